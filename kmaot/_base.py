@@ -1,0 +1,51 @@
+"""scikit-learn's estimator protocol without importing scikit-learn.
+
+``get_params`` / ``set_params`` read the constructor signature, so that
+``sklearn.base.clone``, grid searches and pipelines work with kmaot estimators.
+"""
+import inspect
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when predict/transform/score is called before fit (scikit-learn's
+    ``NotFittedError`` derives from the same two classes)."""
+
+
+class ParamsMixin:
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p.name for p in sig.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(valid)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._param_names():
+            value = getattr(self, name)
+            default = defaults.get(name, inspect.Parameter.empty)
+            try:
+                same = value is default or bool(value == default)
+            except Exception:
+                same = False
+            if not same:
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_fitted(self):
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call 'fit' first")

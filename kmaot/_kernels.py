@@ -1,0 +1,102 @@
+"""Checked calls into the compiled kernels.
+
+pycc exports do not check their arguments: a float64 array where float32 is expected
+crashes the interpreter, and a non-contiguous view silently gives wrong results.  Each
+wrapper here verifies dtype, shape and contiguity of every argument (cheaply) and raises
+TypeError on a mismatch, which can only be a bug in kmaot itself: user input is
+validated earlier, in ``_validation`` and ``_sources``.
+"""
+import numpy as np
+
+from . import _dispatch
+
+F8 = np.dtype(np.float64)
+I4 = np.dtype(np.int32)
+_SUFFIX = {np.dtype(np.float32): "f32", F8: "f64"}
+
+
+def _check(a, dtype, shape, name):
+    if (type(a) is not np.ndarray or a.dtype != dtype or a.shape != shape
+            or not a.flags.c_contiguous):
+        raise TypeError(
+            f"kmaot internal error: kernel argument {name} must be a C-contiguous "
+            f"{dtype} ndarray of shape {shape}, got "
+            f"{type(a).__name__} {getattr(a, 'dtype', None)} {getattr(a, 'shape', None)}")
+
+
+def _check_out(a, dtype, shape, name):
+    _check(a, dtype, shape, name)
+    if not a.flags.writeable:
+        raise TypeError(f"kmaot internal error: kernel output {name} is read-only")
+
+
+def _fn(name, dtype, module=None):
+    module = _dispatch.KERNELS if module is None else module
+    return getattr(module, f"{name}_{_SUFFIX[dtype]}")
+
+
+class Centers:
+    """Centers prepared for the kernels: shifted copy in the data dtype, 0.5*||c||^2,
+    and a float64 copy for exact distances."""
+
+    __slots__ = ("c64", "cs", "half_csq", "shift", "dtype", "k", "d")
+
+    def __init__(self, centers, shift, dtype):
+        dtype = np.dtype(dtype)
+        self.dtype = dtype
+        self.c64 = np.ascontiguousarray(centers, dtype=F8)
+        self.k, self.d = self.c64.shape
+        shift64 = np.asarray(shift, dtype=F8)
+        cs64 = self.c64 - shift64
+        self.cs = np.ascontiguousarray(cs64, dtype=dtype)
+        cs_rounded = self.cs.astype(F8)
+        self.half_csq = np.ascontiguousarray(0.5 * np.einsum("ij,ij->i", cs_rounded, cs_rounded),
+                                             dtype=dtype)
+        self.shift = np.ascontiguousarray(shift64, dtype=dtype)
+
+
+_EMPTY = np.empty(0, dtype=F8)
+
+
+def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
+    """Assign rows of X to C and accumulate sums/counts/inertia (see the kernel source)."""
+    m, d = X.shape
+    dtype = C.dtype
+    _check(X, dtype, (m, C.d), "X")
+    if w is None:
+        w = _EMPTY
+    else:
+        _check(w, F8, (m,), "w")
+    _check_out(labels, I4, (m,), "labels")
+    if mind is None:
+        mind = _EMPTY
+    else:
+        _check_out(mind, F8, (m,), "mind")
+    _check_out(sums, F8, (C.k, C.d), "sums")
+    _check_out(counts, F8, (C.k,), "counts")
+    _check_out(inertia, F8, (1,), "inertia")
+    _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, labels,
+                                      mind, sums, counts, inertia)
+
+
+def assign_block(X, C, labels, mind=None, module=None):
+    """Nearest center of each row of X (labels, and squared distances into mind)."""
+    m = X.shape[0]
+    dtype = C.dtype
+    _check(X, dtype, (m, C.d), "X")
+    _check_out(labels, I4, (m,), "labels")
+    if mind is None:
+        mind = _EMPTY
+    else:
+        _check_out(mind, F8, (m,), "mind")
+    _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
+
+
+def moments_block(X, ref, s1, s2, module=None):
+    """s1 += sum(X - ref), s2 += sum((X - ref)**2) over rows, in row order."""
+    m, d = X.shape
+    _check(X, X.dtype if X.dtype in _SUFFIX else None, (m, d), "X")
+    _check(ref, F8, (d,), "ref")
+    _check_out(s1, F8, (d,), "s1")
+    _check_out(s2, F8, (d,), "s2")
+    _fn("moments_block", X.dtype, module)(X, ref, s1, s2)

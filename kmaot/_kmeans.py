@@ -1,0 +1,260 @@
+"""KMeans: the scikit-learn-compatible estimator over every kmaot data source."""
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _kernels
+from ._base import ParamsMixin
+from ._engine import Engine
+from ._init import kmeans_plusplus, random_rows
+from ._lloyd import assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
+from ._sources import as_source
+from ._validation import (check_init_array,
+                          check_n_clusters, check_positive_int, check_random_state,
+                          check_sample_weight)
+
+
+class ConvergenceWarning(UserWarning):
+    """Fewer distinct clusters than requested, or a similar sign of a poor fit."""
+
+
+_INITS = ("k-means++", "random")
+
+
+class KMeans(ParamsMixin):
+    """K-means clustering (Lloyd's algorithm) on arrays, .npy files and .npy shards.
+
+    The data is read batch by batch: sums and counts per center are accumulated over
+    all batches and divided at the end, which is exactly the Lloyd iteration, so a fit
+    of a file larger than memory gives the same result as a fit of the same array in
+    memory, for every ``batch_size``.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    init : {'k-means++', 'random'} or array of shape (n_clusters, n_features)
+        Initial centers: greedy k-means++ (as scikit-learn), ``n_clusters`` random
+        rows, or the given centers.
+    n_init : 'auto' or int, default='auto'
+        Number of initialisations; the run with the lowest inertia is kept.  'auto'
+        means 10 for init='random' and 1 otherwise (scikit-learn's rule).
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations per run.
+    tol : float, default=1e-4
+        Convergence tolerance on the squared center shift summed over clusters,
+        relative to the mean per-feature variance of the data (scikit-learn's meaning).
+        Iterations also stop when the centers do not move at all.
+    verbose : int, default=0
+        Print the inertia of every iteration.
+    random_state : None, int or numpy.random.RandomState
+        Seed for the initialisation.
+    batch_size : int or None, default=None
+        Rows read per batch.  None: the whole array for in-memory data, about 64 MiB of
+        rows for files.  Results do not depend on it.
+    n_threads : int or None, default=None
+        Threads that run the kernels; None uses every core this process may run on.
+        Results do not depend on it.
+    compute_labels : 'auto' or bool, default='auto'
+        Whether ``fit`` stores ``labels_`` (an int32 per row).  'auto' stores them for
+        in-memory data and not for files, so that fitting a file needs memory
+        independent of its number of rows; call ``predict`` on the file instead.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Centers, in the dtype of the data (float32 or float64).
+    labels_ : ndarray of shape (n_samples,), int32
+        Index of the nearest center of every training row (see ``compute_labels``).
+    inertia_ : float
+        Weighted sum of squared distances of rows to their nearest center.
+    n_iter_ : int
+        Lloyd iterations run (of the best initialisation).
+    n_features_in_ : int
+        Number of features seen in fit.
+    iteration_stats_ : list of dict
+        Per iteration of the best run: iteration, inertia (with respect to the centers
+        at the start of the iteration), center_shift, n_empty, seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmaot import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=np.float32)
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> sorted(km.cluster_centers_[:, 0].tolist())
+    [1.0, 10.0]
+    >>> km.predict(np.array([[0, 0], [12, 3]], dtype=np.float32)).tolist() == [
+    ...     km.predict(X[:1])[0], km.predict(X[3:4])[0]]
+    True
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+                 tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
+                 compute_labels="auto"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self.compute_labels = compute_labels
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_samples):
+        k = check_n_clusters(self.n_clusters, n_samples)
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        if (isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real)
+                or not self.tol >= 0):
+            raise ValueError(f"tol={self.tol!r} should be a real number >= 0")
+        if self.batch_size is not None:
+            check_positive_int(self.batch_size, "batch_size")
+        init = self.init
+        is_array = not isinstance(init, str)
+        if not is_array and init not in _INITS:
+            raise ValueError(f"init={init!r} should be 'k-means++', 'random' or an array "
+                             "of shape (n_clusters, n_features)")
+        if self.n_init == "auto":
+            n_init = 10 if (not is_array and init == "random") else 1
+        else:
+            n_init = check_positive_int(self.n_init, "n_init")
+            if is_array and n_init != 1:
+                warnings.warn(f"explicit initial centers given: running 1 initialisation "
+                              f"instead of n_init={n_init}", RuntimeWarning, stacklevel=3)
+                n_init = 1
+        if self.compute_labels not in ("auto", True, False):
+            raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
+                             "True or False")
+        return k, max_iter, n_init
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the clustering.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features), np.memmap, path to a .npy file, or
+            list of paths to .npy shards (read in order as one dataset).
+            float32 data is computed in float32, float64 in float64, other real dtypes
+            are converted to float64 (batch by batch for files).
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            Weight of every row (a weight w counts as w repeated rows).
+
+        Returns
+        -------
+        self
+        """
+        source = as_source(X)
+        n, d = source.n_samples, source.n_features
+        k, max_iter, n_init = self._check_params(n)
+        w = check_sample_weight(sample_weight, n)
+        dtype = source.dtype
+        init_centers = None
+        if not isinstance(self.init, str):
+            init_centers = check_init_array(self.init, k, d, dtype)
+        rng = check_random_state(self.random_state)
+        keep_labels = (self.compute_labels is True
+                       or (self.compute_labels == "auto" and source.in_memory))
+
+        with Engine(self.n_threads) as engine:
+            moments = moments_pass(engine, source, self.batch_size)
+            shift = moments.mean
+            tol = tolerance(moments, self.tol)
+            best = None
+            for run in range(n_init):
+                if init_centers is not None:
+                    centers0 = init_centers
+                elif self.init == "k-means++":
+                    centers0, _ = kmeans_plusplus(engine, source, k, rng, w, shift, dtype,
+                                                  batch_size=self.batch_size)
+                else:
+                    centers0, _ = random_rows(source, k, rng, w, dtype)
+                if self.verbose:
+                    print(f"Initialization complete (run {run + 1} of {n_init})")
+                labels = np.empty(n, np.int32) if keep_labels else None
+                centers, inertia, n_iter, stats = lloyd(
+                    engine, source, centers0, w, shift, max_iter, tol, dtype,
+                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose)
+                if best is None or inertia < best[1]:
+                    best = (centers, inertia, n_iter, stats, labels)
+
+        centers, inertia, n_iter, stats, labels = best
+        self.cluster_centers_ = centers
+        self.inertia_ = inertia
+        self.n_iter_ = n_iter
+        self.iteration_stats_ = stats
+        self.n_features_in_ = d
+        self._shift = np.asarray(shift, dtype=np.float64)
+        if labels is not None:
+            self.labels_ = labels
+            n_distinct = np.unique(labels).size
+        else:
+            self.__dict__.pop("labels_", None)
+            n_distinct = k
+        if n_distinct < k:
+            warnings.warn(
+                f"Number of distinct clusters ({n_distinct}) found smaller than "
+                f"n_clusters ({k}). Possibly due to duplicate points in X.",
+                ConvergenceWarning, stacklevel=2)
+        return self
+
+    # --------------------------------------------------------------- predict
+    def _source_for_predict(self, X):
+        self._check_fitted()
+        source = as_source(X)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {source.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input")
+        return source
+
+    def _prepared(self, dtype):
+        return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
+
+    def predict(self, X):
+        """Index of the nearest center of every row of X (array, memmap, path or paths).
+
+        Returns ndarray of shape (n_samples,), int32.
+        """
+        source = self._source_for_predict(X)
+        labels = np.empty(source.n_samples, np.int32)
+        with Engine(self.n_threads) as engine:
+            assign_pass(engine, source, self._prepared(source.dtype), labels,
+                        batch_size=self.batch_size)
+        return labels
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the labels of X (computed even for file inputs)."""
+        self.fit(X, sample_weight=sample_weight)
+        if hasattr(self, "labels_"):
+            return self.labels_
+        return self.predict(X)
+
+    def transform(self, X):
+        """Euclidean distance of every row to every center: (n_samples, n_clusters)."""
+        source = self._source_for_predict(X)
+        c = self.cluster_centers_.astype(np.float64) - self._shift
+        csq = np.einsum("ij,ij->i", c, c)
+        out = np.empty((source.n_samples, c.shape[0]), dtype=source.dtype)
+        for s, Xb in source.batches(self.batch_size):
+            xs = Xb.astype(np.float64) - self._shift
+            d2 = np.einsum("ij,ij->i", xs, xs)[:, None] - 2.0 * (xs @ c.T) + csq
+            np.sqrt(np.maximum(d2, 0.0), out=out[s:s + Xb.shape[0]], casting="unsafe")
+        return out
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the inertia of X with respect to the fitted centers."""
+        source = self._source_for_predict(X)
+        w = check_sample_weight(sample_weight, source.n_samples)
+        with Engine(self.n_threads) as engine:
+            res = lloyd_pass(engine, source, self._prepared(source.dtype), w,
+                             batch_size=self.batch_size)
+        return -float(res.inertia[0])

@@ -1,0 +1,235 @@
+"""Passes over a data source and the Lloyd driver.
+
+The driver assumes its inputs are validated (the estimator does that): a source, a
+compute dtype, initial centers of that dtype, float64 sample weights or None.  It owns
+the iteration loop, convergence, empty-cluster relocation and statistics; the kernels
+only do one pass over a block of rows.
+"""
+import time
+
+import numpy as np
+
+from . import _kernels
+from ._engine import block_rows, topk_farthest
+
+F8 = np.float64
+
+
+class Moments:
+    """Per-feature mean and variance of a source (one streaming pass)."""
+
+    def __init__(self, n_samples, mean, var):
+        self.n_samples = n_samples
+        self.mean = mean
+        self.var = var
+
+
+def moments_pass(engine, source, batch_size=None):
+    """Mean and (population) variance per feature, in float64; checks every value is
+    finite and names the first bad row otherwise."""
+    d = source.n_features
+    ref = np.ascontiguousarray(source.take([0])[0], dtype=F8)
+    if not np.isfinite(ref).all():
+        raise ValueError(source.describe_row(0))
+    B = block_rows(d, 1)
+    total1 = np.zeros(d)
+    total2 = np.zeros(d)
+
+    def new_state():
+        return [np.zeros(d), np.zeros(d)]
+
+    def work(state, r0, Xp):
+        _kernels.moments_block(Xp, ref, state[0], state[1])
+        if not (np.isfinite(state[0]).all() and np.isfinite(state[1]).all()):
+            _raise_nonfinite(source, r0, Xp)
+
+    def fold(state):
+        total1.__iadd__(state[0])
+        total2.__iadd__(state[1])
+
+    engine.run(source, B, new_state, work, fold, batch_size=batch_size)
+    n = source.n_samples
+    m1 = total1 / n
+    mean = ref + m1
+    var = np.maximum(total2 / n - m1 * m1, 0.0)
+    return Moments(n, mean, var)
+
+
+class PassResult:
+    __slots__ = ("sums", "counts", "inertia")
+
+    def __init__(self, k, d):
+        self.sums = np.zeros((k, d))
+        self.counts = np.zeros(k)
+        self.inertia = np.zeros(1)
+
+    def add(self, other):
+        self.sums += other.sums
+        self.counts += other.counts
+        self.inertia += other.inertia
+
+
+def lloyd_pass(engine, source, C, sample_weight=None, labels_out=None, mind_out=None,
+               batch_size=None):
+    """Assign every row to its nearest center in C and accumulate, per center, the
+    weighted sum of its rows and the sum of weights, plus the total weighted inertia.
+
+    labels_out, mind_out: optional (n_samples,) int32 / float64 arrays to fill.
+    Returns a PassResult (float64 sums (k, d), counts (k,), inertia (1,)).
+    """
+    k, d = C.k, C.d
+    B = block_rows(d, k)
+    total = PassResult(k, d)
+
+    def new_state():
+        st = PassResult(k, d)
+        return st
+
+    def work(st, r0, Xp):
+        m = Xp.shape[0]
+        r1 = r0 + m
+        labels = labels_out[r0:r1] if labels_out is not None else np.empty(m, np.int32)
+        mind = mind_out[r0:r1] if mind_out is not None else None
+        w = sample_weight[r0:r1] if sample_weight is not None else None
+        _kernels.lloyd_block(Xp, C, w, labels, mind, st.sums, st.counts, st.inertia)
+        if not np.isfinite(st.inertia[0]):
+            _raise_nonfinite(source, r0, Xp)
+
+    engine.run(source, B, new_state, work, total.add, batch_size=batch_size)
+    return total
+
+
+def _raise_nonfinite(source, r0, Xp):
+    bad = ~np.isfinite(Xp).all(axis=1)
+    if bad.any():
+        raise ValueError(source.describe_row(r0 + int(np.flatnonzero(bad)[0])))
+    raise ValueError(f"values around row {r0} are too large: their squared distances "
+                     "overflow float64")
+
+
+def assign_pass(engine, source, C, labels_out, mind_out=None, batch_size=None):
+    """Fill labels_out (and mind_out) with the nearest center of every row; raise
+    ValueError naming the first row with NaN or infinity."""
+    B = block_rows(C.d, C.k)
+
+    def work(_, r0, Xp):
+        r1 = r0 + Xp.shape[0]
+        mind = mind_out[r0:r1] if mind_out is not None else np.empty(r1 - r0)
+        _kernels.assign_block(Xp, C, labels_out[r0:r1], mind)
+        if not np.isfinite(mind).all():
+            _raise_nonfinite(source, r0, Xp)
+
+    engine.run(source, B, lambda: None, work, None, batch_size=batch_size)
+
+
+def farthest_rows(engine, source, C, n, batch_size=None):
+    """The n rows farthest from their nearest center in C: (rows, labels, distances),
+    sorted by decreasing distance, ties by increasing row."""
+    B = block_rows(C.d, C.k)
+    found = []
+
+    def work(st, r0, Xp):
+        m = Xp.shape[0]
+        labels = np.empty(m, np.int32)
+        mind = np.empty(m)
+        _kernels.assign_block(Xp, C, labels, mind)
+        rows = np.arange(r0, r0 + m)
+        idx = topk_farthest(mind, rows, n)
+        st.append((rows[idx], labels[idx], mind[idx]))
+
+    def fold(st):
+        found.extend(st)
+
+    engine.run(source, B, list, work, fold, batch_size=batch_size)
+    rows = np.concatenate([f[0] for f in found])
+    labels = np.concatenate([f[1] for f in found])
+    dist = np.concatenate([f[2] for f in found])
+    idx = topk_farthest(dist, rows, n)
+    return rows[idx], labels[idx], dist[idx]
+
+
+def relocate_empty_clusters(engine, source, C, result, sample_weight, batch_size=None):
+    """scikit-learn's rule: each empty cluster takes one of the points farthest from
+    their centers (farthest first), which leaves its old cluster.  Edits result in
+    place; returns the indices of the clusters that were empty."""
+    empty = np.flatnonzero(result.counts == 0)
+    if empty.size == 0:
+        return empty
+    rows, labels, _ = farthest_rows(engine, source, C, empty.size, batch_size)
+    X_far = source.take(rows).astype(F8)
+    for new_id, row, old_id, x in zip(empty, rows, labels, X_far):
+        w = 1.0 if sample_weight is None else float(sample_weight[row])
+        result.sums[old_id] -= w * x
+        result.sums[new_id] = w * x
+        result.counts[old_id] -= w
+        result.counts[new_id] = w
+    return empty
+
+
+def centers_from(result, old_centers, dtype):
+    """Means of the clusters (sums / counts); a cluster with no weight keeps its center."""
+    centers = np.array(old_centers, dtype=F8)
+    nz = result.counts > 0
+    centers[nz] = result.sums[nz] / result.counts[nz, None]
+    return np.ascontiguousarray(centers, dtype=dtype)
+
+
+def tolerance(moments, tol):
+    """scikit-learn's tol: relative to the mean of the per-feature variances."""
+    if tol == 0:
+        return 0.0
+    return float(np.mean(moments.var) * tol)
+
+
+def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
+          labels_out=None, batch_size=None, verbose=0, callback=None):
+    """Lloyd's algorithm from the given initial centers.
+
+    Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
+    do not move at all (strict convergence: the partition did not change), or when the
+    squared center shift summed over clusters is <= tol.
+
+    Returns (centers, inertia, n_iter, stats) where stats is a list of dicts, one per
+    iteration (inertia with respect to the centers at the start of the iteration,
+    center_shift, n_empty relocated, seconds).  labels_out, if given, receives the
+    labels with respect to the returned centers.
+    """
+    centers = np.ascontiguousarray(centers, dtype=dtype)
+    stats = []
+    strict = False
+    inertia = None
+    for it in range(max_iter):
+        t0 = time.perf_counter()
+        C = _kernels.Centers(centers, shift, dtype)
+        res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
+                         batch_size=batch_size)
+        empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size)
+        new_centers = centers_from(res, centers, dtype)
+        shift_tot = float(((new_centers.astype(F8) - centers.astype(F8)) ** 2).sum())
+        inertia = float(res.inertia[0])
+        centers = new_centers
+        st = {"iteration": it + 1, "inertia": inertia, "center_shift": shift_tot,
+              "n_empty": int(empty.size), "seconds": time.perf_counter() - t0}
+        stats.append(st)
+        if verbose:
+            print(f"Iteration {it}, inertia {inertia}.")
+        if callback is not None:
+            callback(st)
+        if shift_tot == 0.0 and empty.size == 0:
+            strict = True
+            if verbose:
+                print(f"Converged at iteration {it}: strict convergence.")
+            break
+        if shift_tot <= tol:
+            if verbose:
+                print(f"Converged at iteration {it}: center shift {shift_tot} "
+                      f"within tolerance {tol}.")
+            break
+    n_iter = len(stats)
+    if not strict:
+        # one more E-step so that labels and inertia match the returned centers
+        C = _kernels.Centers(centers, shift, dtype)
+        res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
+                         batch_size=batch_size)
+        inertia = float(res.inertia[0])
+    return centers, inertia, n_iter, stats

@@ -1,0 +1,221 @@
+"""Data sources: in-memory arrays, memory-mapped .npy files and lists of .npy shards.
+
+Every source serves the same two operations to the drivers:
+
+* ``batches(batch_size)`` yields ``(row_start, X_batch)`` in row order, where
+  ``X_batch`` is a C-contiguous array of the compute dtype (a zero-copy view whenever
+  the stored data already is one);
+* ``take(rows)`` returns given rows (for initialisation and empty-cluster relocation).
+
+``.npy`` files are opened by reading their header with numpy's header parser (never
+unpickling), checking that the file really holds the bytes its header promises, and
+memory-mapping the data read-only.  Nothing is loaded: pages come in batch by batch.
+"""
+import os
+
+import numpy as np
+
+from ._validation import as_2d_float_array, compute_dtype
+
+#: rows per batch for file sources when the user gives no batch_size: ~64 MiB
+DEFAULT_BATCH_BYTES = 64 * 2**20
+
+
+class ArraySource:
+    """An in-memory array (or an ``np.memmap`` the user opened)."""
+
+    in_memory = True
+
+    def __init__(self, X, what="X"):
+        arr, dtype = as_2d_float_array(X, what)
+        self.dtype = dtype
+        self.n_samples, self.n_features = arr.shape
+        self.what = what
+        self._lazy = isinstance(arr, np.memmap)
+        if self._lazy:
+            self._arr = arr  # converted batch by batch: never copied whole
+            self.in_memory = False
+        else:
+            self._arr = np.ascontiguousarray(arr, dtype=dtype)
+
+    def default_batch_size(self):
+        if self._lazy:
+            return _rows_for_bytes(self.n_features, self.dtype)
+        return self.n_samples
+
+    def _rows(self, start, stop):
+        return np.ascontiguousarray(self._arr[start:stop], dtype=self.dtype)
+
+    def batches(self, batch_size=None, start=0):
+        bs = batch_size or self.default_batch_size()
+        for s in range(start, self.n_samples, bs):
+            yield s, self._rows(s, min(s + bs, self.n_samples))
+
+    def take(self, rows):
+        rows = np.asarray(rows, dtype=np.intp)
+        return np.ascontiguousarray(self._arr[rows], dtype=self.dtype)
+
+    def describe_row(self, row):
+        return f"{self.what} contains NaN or infinity (first at row {row})"
+
+    def as_array(self):
+        """The whole data as one C-contiguous array (only for in-memory sources)."""
+        return self._rows(0, self.n_samples)
+
+
+def _rows_for_bytes(n_features, dtype, nbytes=DEFAULT_BATCH_BYTES):
+    return max(1, nbytes // (n_features * np.dtype(dtype).itemsize))
+
+
+def read_npy_header(path):
+    """Parse a .npy header without unpickling: (shape, dtype, fortran_order, offset).
+
+    Raises FileNotFoundError, IsADirectoryError or ValueError (not a .npy file,
+    truncated file, object dtype, ...) with the path in the message.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a .npy file")
+    size = os.path.getsize(path)
+    with open(path, "rb") as fp:
+        head = fp.read(8)
+        if len(head) < 8 or head[:6] != b"\x93NUMPY":
+            raise ValueError(
+                f"{path} is not a .npy file (no NUMPY magic at its start); "
+                "save arrays with numpy.save")
+        fp.seek(0)
+        try:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                shape, fortran, dtype = np.lib.format._read_array_header(fp, version)
+        except Exception as exc:
+            raise ValueError(f"{path}: unreadable .npy header ({exc})") from None
+        offset = fp.tell()
+    if dtype.hasobject:
+        raise ValueError(
+            f"{path} holds Python objects (dtype {dtype}); kmaot reads numeric .npy files "
+            "only and never unpickles")
+    if dtype.names is not None or dtype.subdtype is not None:
+        raise ValueError(f"{path} has structured dtype {dtype}; kmaot needs a plain numeric array")
+    compute_dtype(dtype, what=path)
+    if len(shape) != 2:
+        raise ValueError(f"{path} must hold a 2-D array (n_samples, n_features), "
+                         f"got shape {shape}")
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{path} holds an empty array of shape {shape}")
+    need = offset + shape[0] * shape[1] * dtype.itemsize
+    if size < need:
+        raise ValueError(
+            f"{path} is truncated: its header promises shape {shape} of {dtype} "
+            f"({need} bytes with the header) but the file has {size} bytes")
+    return tuple(int(s) for s in shape), dtype, bool(fortran), offset
+
+
+class NpyFile:
+    """One memory-mapped .npy file, read batch by batch."""
+
+    in_memory = False
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        shape, file_dtype, fortran, offset = read_npy_header(self.path)
+        self.n_samples, self.n_features = shape
+        self.file_dtype = file_dtype
+        self.dtype = compute_dtype(file_dtype, self.path)
+        self.fortran_order = fortran
+        self._mm = np.memmap(self.path, dtype=file_dtype, mode="r", offset=offset,
+                             shape=shape, order="F" if fortran else "C")
+
+    def default_batch_size(self):
+        return _rows_for_bytes(self.n_features, self.dtype)
+
+    def _rows(self, start, stop):
+        view = self._mm[start:stop]
+        if view.dtype == self.dtype and view.flags.c_contiguous:
+            return np.asarray(view)  # zero-copy view of the mapping
+        return np.ascontiguousarray(view, dtype=self.dtype)  # byte swap, ints, Fortran
+
+    def batches(self, batch_size=None, start=0):
+        bs = batch_size or self.default_batch_size()
+        for s in range(start, self.n_samples, bs):
+            yield s, self._rows(s, min(s + bs, self.n_samples))
+
+    def take(self, rows):
+        rows = np.asarray(rows, dtype=np.intp)
+        return np.ascontiguousarray(self._mm[rows], dtype=self.dtype)
+
+    def describe_row(self, row):
+        return f"{self.path} contains NaN or infinity (first at row {row})"
+
+
+class ShardSource:
+    """Several .npy files read as one dataset, in the order given."""
+
+    in_memory = False
+
+    def __init__(self, paths):
+        paths = [os.fspath(p) for p in paths]
+        if not paths:
+            raise ValueError("the list of .npy shards is empty")
+        self.shards = [NpyFile(p) for p in paths]
+        first = self.shards[0]
+        for s in self.shards[1:]:
+            if s.n_features != first.n_features:
+                raise ValueError(
+                    f"shards disagree on n_features: {first.path} has {first.n_features}, "
+                    f"{s.path} has {s.n_features}")
+            if s.file_dtype.newbyteorder("=") != first.file_dtype.newbyteorder("="):
+                raise ValueError(
+                    f"shards disagree on dtype: {first.path} is {first.file_dtype}, "
+                    f"{s.path} is {s.file_dtype}")
+        self.n_features = first.n_features
+        self.dtype = first.dtype
+        self.offsets = np.cumsum([0] + [s.n_samples for s in self.shards])
+        self.n_samples = int(self.offsets[-1])
+
+    def default_batch_size(self):
+        return _rows_for_bytes(self.n_features, self.dtype)
+
+    def batches(self, batch_size=None, start=0):
+        bs = batch_size or self.default_batch_size()
+        for shard, off in zip(self.shards, self.offsets[:-1]):
+            off = int(off)
+            if off + shard.n_samples <= start:
+                continue
+            for s, X in shard.batches(bs, start=max(0, start - off)):
+                yield off + s, X
+
+    def _locate(self, row):
+        i = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return i, row - int(self.offsets[i])
+
+    def take(self, rows):
+        rows = np.asarray(rows, dtype=np.intp)
+        out = np.empty((rows.shape[0], self.n_features), dtype=self.dtype)
+        shard_ids = np.searchsorted(self.offsets, rows, side="right") - 1
+        for i in np.unique(shard_ids):
+            sel = shard_ids == i
+            out[sel] = self.shards[i].take(rows[sel] - self.offsets[i])
+        return out
+
+    def describe_row(self, row):
+        i, local = self._locate(row)
+        return (f"{self.shards[i].path} contains NaN or infinity (first at row {local} "
+                f"of that shard, row {row} of the dataset)")
+
+
+def as_source(X):
+    """Wrap what the user passed: an array, a path, or a list/tuple of paths."""
+    if isinstance(X, (ArraySource, NpyFile, ShardSource)):
+        return X
+    if isinstance(X, (str, os.PathLike)):
+        return NpyFile(X)
+    if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, os.PathLike)) for p in X):
+        return ShardSource(X) if len(X) > 1 else NpyFile(X[0])
+    return ArraySource(X)

@@ -12,6 +12,8 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class ParamsMixin:
+    _estimator_type = "clusterer"
+
     @classmethod
     def _param_names(cls):
         sig = inspect.signature(cls.__init__)
@@ -44,6 +46,14 @@ class ParamsMixin:
             if not same:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_tags__(self):
+        # only ever called by scikit-learn, which is then imported already
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=self._estimator_type,
+                    target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags())
 
     def _check_fitted(self):
         if not hasattr(self, "cluster_centers_"):

@@ -46,13 +46,14 @@ class Centers:
         self.dtype = dtype
         self.c64 = np.ascontiguousarray(centers, dtype=F8)
         self.k, self.d = self.c64.shape
-        shift64 = np.asarray(shift, dtype=F8)
-        cs64 = self.c64 - shift64
+        # rows and centers must be shifted by the same point: the shift as rounded to
+        # the data dtype (the kernels compute x - shift in that dtype)
+        self.shift = np.ascontiguousarray(shift, dtype=dtype)
+        cs64 = self.c64 - self.shift.astype(F8)
         self.cs = np.ascontiguousarray(cs64, dtype=dtype)
         cs_rounded = self.cs.astype(F8)
-        self.half_csq = np.ascontiguousarray(0.5 * np.einsum("ij,ij->i", cs_rounded, cs_rounded),
-                                             dtype=dtype)
-        self.shift = np.ascontiguousarray(shift64, dtype=dtype)
+        self.half_csq = np.ascontiguousarray(
+            0.5 * np.einsum("ij,ij->i", cs_rounded, cs_rounded), dtype=dtype)
 
 
 _EMPTY = np.empty(0, dtype=F8)

@@ -6,11 +6,15 @@ dtypes, shapes and contiguity before every call.
 
 Numerics
 --------
-* Assignment uses the expanded form ``argmin_j 0.5*||c_j - s||^2 - <x - s, c_j - s>``
-  on rows shifted by ``shift`` (the data mean).  Shifting keeps the cross term
-  accurate for data far from the origin.  Ties go to the lowest center index.
-* The distance to the chosen center is then recomputed exactly, in float64, as
-  ``sum_f (x_f - c_f)^2``; that is what ``mind`` and the inertia report.
+* Assignment first uses the fast expanded form
+  ``argmin_j 0.5*||c_j - s||^2 - <x - s, c_j - s>`` in the data dtype, on rows shifted
+  by ``shift`` (the data mean), which keeps the cross term accurate far from the
+  origin.  When the runner-up's score is within the rounding-error bound of the best
+  one, the row is re-measured exactly in float64 against every center.  Labels are
+  therefore the float64 argmin of ``sum_f (x_f - c_f)^2`` (ties to the lowest index),
+  the same on every CPU target and for float32 and float64 data alike.
+* The distance to the chosen center is computed exactly, in float64; that is what
+  ``mind`` and the inertia report.
 * Sums, counts (sample weights) and inertia are float64 and are accumulated strictly
   in row order, so splitting a block of rows into several calls gives bit-identical
   results.  The kernels are compiled without fastmath: IEEE semantics make the
@@ -23,16 +27,26 @@ from numba import njit
 CHUNK = 256
 
 
-@njit(cache=False, nogil=True)
-def _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, bestj):
-    """Nearest center (expanded form) of rows X[start:start+m]; fills bestj[:m]."""
+@njit(nogil=True)
+def _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq):
+    """Fast nearest center (expanded form) of rows X[start:start+m].
+
+    Fills bestj[:m] (index of the smallest score), best[:m] and second[:m] (smallest
+    and second smallest score 0.5*||c_j||^2 - <x, c_j> on shifted data) and xsq[:m]
+    (||x - shift||^2), which bound the rounding error of the scores.
+    """
     d = X.shape[1]
     k = cs.shape[0]
     for i in range(m):
-        for f in range(d):
-            xt[f, i] = X[start + i, f] - shift[f]
+        xsq[i] = 0
+    for f in range(d):
+        for i in range(m):
+            v = X[start + i, f] - shift[f]
+            xt[f, i] = v
+            xsq[i] += v * v
     for i in range(m):
         best[i] = np.inf
+        second[i] = np.inf
         bestj[i] = 0
     for j in range(k):
         for i in range(m):
@@ -44,9 +58,41 @@ def _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, bestj):
         h = half_csq[j]
         for i in range(m):
             v = h - acc[i]
-            if v < best[i]:
+            b = best[i]
+            if v < b:
+                second[i] = b
                 best[i] = v
                 bestj[i] = j
+            elif v < second[i]:
+                second[i] = v
+
+
+@njit(nogil=True)
+def _exact_row(X, r, c64, j_fast, gap, bound):
+    """The nearest center of row r and its squared distance, exactly in float64.
+
+    The fast scores are trusted when the runner-up is further than ``bound`` (an upper
+    bound of their rounding error); otherwise every center is measured exactly, so the
+    label is the float64 argmin (ties to the lowest index) whatever the CPU target.
+    """
+    d = X.shape[1]
+    if gap > bound:
+        dist = 0.0
+        for f in range(d):
+            diff = np.float64(X[r, f]) - c64[j_fast, f]
+            dist += diff * diff
+        return j_fast, dist
+    best_j = 0
+    best_d = np.inf
+    for j in range(c64.shape[0]):
+        dist = 0.0
+        for f in range(d):
+            diff = np.float64(X[r, f]) - c64[j, f]
+            dist += diff * diff
+        if dist < best_d:
+            best_d = dist
+            best_j = j
+    return best_j, best_d
 
 
 @njit(nogil=True)
@@ -54,8 +100,21 @@ def _scratch(X, d):
     xt = np.empty((d, CHUNK), dtype=X.dtype)
     acc = np.empty(CHUNK, dtype=X.dtype)
     best = np.empty(CHUNK, dtype=X.dtype)
+    second = np.empty(CHUNK, dtype=X.dtype)
+    xsq = np.empty(CHUNK, dtype=X.dtype)
     bestj = np.empty(CHUNK, dtype=np.int32)
-    return xt, acc, best, bestj
+    return xt, acc, best, second, bestj, xsq
+
+
+@njit(nogil=True)
+def _error_scale(X, half_csq):
+    """(factor, max ||c_j||^2): the rounding-error bound of a score is
+    factor * (||x||^2 + max ||c_j||^2), with factor = (d + 8) * machine epsilon."""
+    eps = np.finfo(X.dtype).eps
+    cmax = 0.0
+    for j in range(half_csq.shape[0]):
+        cmax = max(cmax, 2.0 * np.float64(half_csq[j]))
+    return (X.shape[1] + 8) * np.float64(eps), cmax
 
 
 @njit(nogil=True)
@@ -79,21 +138,20 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     m_total, d = X.shape
     has_w = w.shape[0] > 0
     has_mind = mind.shape[0] > 0
-    xt, acc, best, bestj = _scratch(X, d)
+    xt, acc, best, second, bestj, xsq = _scratch(X, d)
+    factor, cmax = _error_scale(X, half_csq)
     for start in range(0, m_total, CHUNK):
         m = min(CHUNK, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, bestj)
+        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq)
         for i in range(m):
-            j = bestj[i]
             r = start + i
+            gap = np.float64(second[i]) - np.float64(best[i])
+            j, dist = _exact_row(X, r, c64, bestj[i], gap,
+                                 factor * (np.float64(xsq[i]) + cmax))
             labels[r] = j
             wi = w[r] if has_w else 1.0
-            dist = 0.0
             for f in range(d):
-                x = np.float64(X[r, f])
-                diff = x - c64[j, f]
-                dist += diff * diff
-                sums[j, f] += wi * x
+                sums[j, f] += wi * np.float64(X[r, f])
             counts[j] += wi
             inertia[0] += wi * dist
             if has_mind:
@@ -109,19 +167,18 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     """
     m_total, d = X.shape
     has_mind = mind.shape[0] > 0
-    xt, acc, best, bestj = _scratch(X, d)
+    xt, acc, best, second, bestj, xsq = _scratch(X, d)
+    factor, cmax = _error_scale(X, half_csq)
     for start in range(0, m_total, CHUNK):
         m = min(CHUNK, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, bestj)
+        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq)
         for i in range(m):
-            j = bestj[i]
             r = start + i
+            gap = np.float64(second[i]) - np.float64(best[i])
+            j, dist = _exact_row(X, r, c64, bestj[i], gap,
+                                 factor * (np.float64(xsq[i]) + cmax))
             labels[r] = j
             if has_mind:
-                dist = 0.0
-                for f in range(d):
-                    diff = np.float64(X[r, f]) - c64[j, f]
-                    dist += diff * diff
                 mind[r] = dist
 
 

@@ -1,0 +1,149 @@
+"""Every compiled kernel, at every CPU level this machine runs, against tests/reference.py."""
+import numpy as np
+import pytest
+
+from kmaot import _dispatch, _kernels
+
+from reference import accumulate, assign
+
+LEVELS = [lv for lv in _dispatch.supported_levels() if lv in _dispatch.BUILT_LEVELS]
+DTYPES = [np.float32, np.float64]
+
+
+def _data(n, d, k, dtype, seed=0, offset=0.0):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, d)) * 3 + offset).astype(dtype)
+    C = X[rng.choice(n, k, replace=False)] + rng.standard_normal((k, d)).astype(dtype) * 0.1
+    return X, np.ascontiguousarray(C, dtype=dtype)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,k", [(1, 1, 1), (300, 3, 7), (517, 16, 33), (1000, 64, 5),
+                                   (256, 2, 256)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lloyd_block_matches_reference(level, dtype, n, d, k, weighted):
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(n, d, k, dtype)
+    w = np.random.default_rng(1).uniform(0.1, 3, n) if weighted else None
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    labels = np.empty(n, np.int32)
+    mind = np.empty(n)
+    sums = np.zeros((k, d))
+    counts = np.zeros(k)
+    inertia = np.zeros(1)
+    _kernels.lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=mod)
+
+    ref_labels, ref_d2 = assign(X, C0)
+    ref_sums, ref_counts = accumulate(X, ref_labels, k, w)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(mind, ref_d2, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sums, ref_sums, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(counts, ref_counts, rtol=1e-12)
+    ww = np.ones(n) if w is None else w
+    np.testing.assert_allclose(inertia[0], (ww * ref_d2).sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_assign_block_matches_reference(level, dtype):
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(777, 9, 13, dtype, seed=3)
+    C = _kernels.Centers(C0, np.zeros(9), dtype)
+    labels = np.empty(777, np.int32)
+    mind = np.empty(777)
+    _kernels.assign_block(X, C, labels, mind, module=mod)
+    ref_labels, ref_d2 = assign(X, C0)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(mind, ref_d2, rtol=1e-12)
+    labels2 = np.empty(777, np.int32)
+    _kernels.assign_block(X, C, labels2, module=mod)  # without distances
+    np.testing.assert_array_equal(labels2, labels)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_calls_are_bit_identical(dtype):
+    """Accumulating a block in several calls gives exactly the one-call result."""
+    X, C0 = _data(1000, 7, 9, dtype, seed=5)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    w = np.random.default_rng(2).uniform(0, 2, 1000)
+
+    def run(splits):
+        sums, counts, inertia = np.zeros((9, 7)), np.zeros(9), np.zeros(1)
+        labels = np.empty(1000, np.int32)
+        bounds = [0] + splits + [1000]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            _kernels.lloyd_block(X[a:b], C, w[a:b], labels[a:b], None, sums, counts, inertia)
+        return sums, counts, inertia, labels
+
+    one = run([])
+    for splits in ([1], [255, 256, 257], [13, 500, 999], list(range(1, 1000, 37))):
+        other = run(splits)
+        for a, b in zip(one, other):
+            assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_ties_go_to_lowest_index(dtype):
+    X = np.array([[0.0, 0.0], [1.0, 1.0]], dtype=dtype)
+    C0 = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]], dtype=dtype)  # x0 equidistant
+    C = _kernels.Centers(C0, np.zeros(2), dtype)
+    labels = np.empty(2, np.int32)
+    _kernels.assign_block(X, C, labels)
+    assert labels.tolist() == [0, 0]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_far_from_origin_float32_is_exact(level):
+    """float32 data with mean 1e4 and spread 1: labels are the float64 argmin and
+    distances are exact (a GEMM-style expansion loses both, scikit-learn #9354)."""
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(2000, 8, 10, np.float32, seed=7, offset=1e4)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), np.float32)
+    labels = np.empty(2000, np.int32)
+    mind = np.empty(2000)
+    _kernels.assign_block(X, C, labels, mind, module=mod)
+    ref_labels, ref_d2 = assign(X, C0)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(mind, ref_d2, rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_near_ties_resolved_exactly(dtype):
+    """Rows almost equidistant from two centers get the float64 argmin."""
+    rng = np.random.default_rng(11)
+    C0 = np.array([[5.0, 5.0, 5.0], [5.0, 5.0, 5.001]], dtype=dtype)
+    X = np.empty((500, 3), dtype=dtype)
+    X[:, :2] = rng.uniform(0, 10, (500, 2))
+    X[:, 2] = np.float64(5.0005) + rng.uniform(-1e-4, 1e-4, 500)
+    C = _kernels.Centers(C0, np.zeros(3), dtype)
+    labels = np.empty(500, np.int32)
+    _kernels.assign_block(X, C, labels)
+    np.testing.assert_array_equal(labels, assign(X, C0)[0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_moments_block(dtype):
+    X, _ = _data(1001, 6, 1, dtype, offset=1e3)
+    ref = X[0].astype(np.float64)
+    s1, s2 = np.zeros(6), np.zeros(6)
+    _kernels.moments_block(X[:400], ref, s1, s2)
+    _kernels.moments_block(X[400:], ref, s1, s2)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(ref + s1 / 1001, X64.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(s2 / 1001 - (s1 / 1001) ** 2, X64.var(0), rtol=1e-9)
+
+
+def test_wrong_arguments_raise_instead_of_crashing():
+    """The checked wrappers refuse what would crash the compiled kernels."""
+    X = np.zeros((10, 3), np.float32)
+    C = _kernels.Centers(np.zeros((2, 3)), np.zeros(3), np.float32)
+    with pytest.raises(TypeError, match="internal error"):
+        _kernels.assign_block(X.astype(np.float64), C, np.empty(10, np.int32))
+    with pytest.raises(TypeError, match="internal error"):
+        _kernels.assign_block(np.asfortranarray(np.zeros((10, 3), np.float32)), C,
+                              np.empty(10, np.int32))
+    with pytest.raises(TypeError, match="internal error"):
+        _kernels.assign_block(X, C, np.empty(9, np.int32))
+    with pytest.raises(TypeError, match="internal error"):
+        _kernels.assign_block(X, C, np.empty(10, np.int64))

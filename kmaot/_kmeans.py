@@ -8,7 +8,7 @@ from . import _kernels
 from ._base import ParamsMixin
 from ._engine import Engine
 from ._init import kmeans_plusplus, random_rows
-from ._lloyd import assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
+from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
 from ._sources import as_source
 from ._validation import (check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
@@ -244,6 +244,8 @@ class KMeans(ParamsMixin):
         for s, Xb in source.batches(self.batch_size):
             xs = Xb.astype(np.float64) - self._shift
             d2 = np.einsum("ij,ij->i", xs, xs)[:, None] - 2.0 * (xs @ c.T) + csq
+            if not np.isfinite(d2).all():
+                _raise_nonfinite(source, s, Xb)
             np.sqrt(np.maximum(d2, 0.0), out=out[s:s + Xb.shape[0]], casting="unsafe")
         return out
 

@@ -104,6 +104,8 @@ def read_npy_header(path):
     if dtype.names is not None or dtype.subdtype is not None:
         raise ValueError(f"{path} has structured dtype {dtype}; kmaot needs a plain numeric array")
     compute_dtype(dtype, what=path)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{path}: corrupt .npy header with negative shape {shape}")
     if len(shape) != 2:
         raise ValueError(f"{path} must hold a 2-D array (n_samples, n_features), "
                          f"got shape {shape}")
@@ -216,6 +218,9 @@ def as_source(X):
         return X
     if isinstance(X, (str, os.PathLike)):
         return NpyFile(X)
-    if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, os.PathLike)) for p in X):
+    if isinstance(X, (list, tuple)) and len(X) == 0:
+        raise ValueError("X is an empty list: give an array, a .npy path or a non-empty "
+                         "list of .npy shards")
+    if isinstance(X, (list, tuple)) and all(isinstance(p, (str, os.PathLike)) for p in X):
         return ShardSource(X) if len(X) > 1 else NpyFile(X[0])
     return ArraySource(X)

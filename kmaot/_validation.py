@@ -101,7 +101,12 @@ def check_sample_weight(sample_weight, n_samples):
         raise ValueError("sample_weight contains NaN or infinity")
     if (w < 0).any():
         raise ValueError("sample_weight contains negative values")
-    if not w.sum() > 0:
+    with np.errstate(over="ignore"):
+        total = w.sum()
+    if not np.isfinite(total):
+        raise ValueError("sample_weight sums to infinity; rescale the weights (only their "
+                         "ratios matter)")
+    if not total > 0:
         raise ValueError("sample_weight sums to 0; at least one sample needs a positive weight")
     return w
 

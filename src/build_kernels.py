@@ -31,6 +31,9 @@ def _patch_flags():
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.release_gil = True
+            self.error_model = "numpy"  # no ZeroDivisionError machinery
+            # contraction and reassociation; never nnan/ninf (NaN marks bad rows)
+            self.fastmath = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
     pycc_compiler.Flags = KmaotFlags
 

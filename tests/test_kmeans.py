@@ -40,7 +40,7 @@ def _compare_with_sklearn(X, init, max_iter=300, tol=1e-4, sample_weight=None,
         X, sample_weight=sample_weight)
     ref = SKKMeans(len(init), init=init, n_init=1, max_iter=max_iter, tol=tol,
                    algorithm="lloyd").fit(X, sample_weight=sample_weight)
-    _assert_same_labels(X, ours.labels_, ref.labels_, ref.cluster_centers_)
+    _assert_same_labels(X, ours.labels_, ref.labels_, ours.cluster_centers_)
     rtol = 1e-4 if X.dtype == np.float32 else 1e-9
     np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=rtol,
                                atol=rtol)

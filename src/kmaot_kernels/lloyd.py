@@ -23,51 +23,123 @@ Numerics
 import numpy as np
 from numba import njit
 
-#: rows per transposed sub-chunk (the innermost loops run over these rows)
-CHUNK = 256
+#: fastmath without nnan/ninf: NaN and infinity must keep their meaning (they are
+#: how bad rows are detected); contraction into FMA and reassociation are allowed.
+FAST = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
 
-@njit(nogil=True)
-def _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq):
-    """Fast nearest center (expanded form) of rows X[start:start+m].
+@njit(nogil=True, fastmath=FAST)
+def _chunk_rows(d):
+    """Rows per transposed chunk: the (d, P) chunk stays within ~16 KB (L1)."""
+    p = 4096 // d
+    if p > 512:
+        p = 512
+    p = (p // 32) * 32
+    if p < 32:
+        p = 32
+    return p
 
-    Fills bestj[:m] (index of the smallest score), best[:m] and second[:m] (smallest
-    and second smallest score 0.5*||c_j||^2 - <x, c_j> on shifted data) and xsq[:m]
-    (||x - shift||^2), which bound the rounding error of the scores.
+
+@njit(nogil=True, fastmath=FAST)
+def _argmin_update(g0, j, best, second, bj, P):
+    for p in range(P):
+        v = g0[p]
+        bv = best[p]
+        lt = v < bv
+        second[p] = bv if lt else min(second[p], v)
+        bj[p] = j if lt else bj[p]
+        best[p] = v if lt else bv
+
+
+@njit(nogil=True, fastmath=FAST)
+def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
+    """Fast nearest center (expanded form) of rows X[i0:i0+nb].
+
+    Rows are shifted and transposed into XT (d, P) so that the innermost loops run
+    over P points and vectorize; two centers and four features are processed per
+    sweep, which keeps eight coefficients in registers.  Fills bj[:nb] (index of the
+    smallest score, ties to the lowest), best[:nb] and second[:nb] (smallest and second
+    smallest score 0.5*||c_j||^2 - <x, c_j> on shifted data) and xsq[:nb]
+    (||x - shift||^2); the latter three bound the rounding error of the scores.
     """
     d = X.shape[1]
     k = cs.shape[0]
-    for i in range(m):
-        xsq[i] = 0
-    for f in range(d):
-        for i in range(m):
-            v = X[start + i, f] - shift[f]
-            xt[f, i] = v
-            xsq[i] += v * v
-    for i in range(m):
-        best[i] = np.inf
-        second[i] = np.inf
-        bestj[i] = 0
-    for j in range(k):
-        for i in range(m):
-            acc[i] = 0
+    P = XT.shape[1]
+    for p in range(nb):
         for f in range(d):
-            c = cs[j, f]
-            for i in range(m):
-                acc[i] += xt[f, i] * c
-        h = half_csq[j]
-        for i in range(m):
-            v = h - acc[i]
-            b = best[i]
-            if v < b:
-                second[i] = b
-                best[i] = v
-                bestj[i] = j
-            elif v < second[i]:
-                second[i] = v
+            XT[f, p] = X[i0 + p, f] - shift[f]
+    for p in range(P):
+        xsq[p] = 0
+        best[p] = np.inf
+        second[p] = np.inf
+        bj[p] = 0
+    for f in range(d):
+        xf = XT[f]
+        for p in range(P):
+            xsq[p] += xf[p] * xf[p]
+    kk = (k // 2) * 2
+    dd = (d // 4) * 4
+    g0 = g[0]
+    g1 = g[1]
+    for j0 in range(0, kk, 2):
+        h0 = half_csq[j0]
+        h1 = half_csq[j0 + 1]
+        for p in range(P):
+            g0[p] = h0
+            g1[p] = h1
+        for f0 in range(0, dd, 4):
+            x0 = XT[f0]
+            x1 = XT[f0 + 1]
+            x2 = XT[f0 + 2]
+            x3 = XT[f0 + 3]
+            a0 = cs[j0, f0]
+            a1 = cs[j0, f0 + 1]
+            a2 = cs[j0, f0 + 2]
+            a3 = cs[j0, f0 + 3]
+            b0 = cs[j0 + 1, f0]
+            b1 = cs[j0 + 1, f0 + 1]
+            b2 = cs[j0 + 1, f0 + 2]
+            b3 = cs[j0 + 1, f0 + 3]
+            for p in range(P):
+                y0 = x0[p]
+                y1 = x1[p]
+                y2 = x2[p]
+                y3 = x3[p]
+                g0[p] = g0[p] - a0 * y0 - a1 * y1 - a2 * y2 - a3 * y3
+                g1[p] = g1[p] - b0 * y0 - b1 * y1 - b2 * y2 - b3 * y3
+        for f in range(dd, d):
+            x0 = XT[f]
+            a0 = cs[j0, f]
+            b0 = cs[j0 + 1, f]
+            for p in range(P):
+                g0[p] = g0[p] - a0 * x0[p]
+                g1[p] = g1[p] - b0 * x0[p]
+        _argmin_update(g0, j0, best, second, bj, P)
+        _argmin_update(g1, j0 + 1, best, second, bj, P)
+    for j in range(kk, k):
+        h0 = half_csq[j]
+        for p in range(P):
+            g0[p] = h0
+        for f0 in range(0, dd, 4):
+            x0 = XT[f0]
+            x1 = XT[f0 + 1]
+            x2 = XT[f0 + 2]
+            x3 = XT[f0 + 3]
+            a0 = cs[j, f0]
+            a1 = cs[j, f0 + 1]
+            a2 = cs[j, f0 + 2]
+            a3 = cs[j, f0 + 3]
+            for p in range(P):
+                g0[p] = g0[p] - a0 * x0[p] - a1 * x1[p] - a2 * x2[p] - a3 * x3[p]
+        for f in range(dd, d):
+            x0 = XT[f]
+            a0 = cs[j, f]
+            for p in range(P):
+                g0[p] = g0[p] - a0 * x0[p]
+        _argmin_update(g0, j, best, second, bj, P)
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath=FAST)
 def _exact_row(X, r, c64, j_fast, gap, bound):
     """The nearest center of row r and its squared distance, exactly in float64.
 
@@ -95,18 +167,19 @@ def _exact_row(X, r, c64, j_fast, gap, bound):
     return best_j, best_d
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath=FAST)
 def _scratch(X, d):
-    xt = np.empty((d, CHUNK), dtype=X.dtype)
-    acc = np.empty(CHUNK, dtype=X.dtype)
-    best = np.empty(CHUNK, dtype=X.dtype)
-    second = np.empty(CHUNK, dtype=X.dtype)
-    xsq = np.empty(CHUNK, dtype=X.dtype)
-    bestj = np.empty(CHUNK, dtype=np.int32)
-    return xt, acc, best, second, bestj, xsq
+    P = _chunk_rows(d)
+    xt = np.zeros((d, P), dtype=X.dtype)
+    g = np.empty((2, P), dtype=X.dtype)
+    best = np.empty(P, dtype=X.dtype)
+    second = np.empty(P, dtype=X.dtype)
+    xsq = np.empty(P, dtype=X.dtype)
+    bestj = np.empty(P, dtype=np.int32)
+    return xt, g, best, second, bestj, xsq
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath=FAST)
 def _error_scale(X, half_csq):
     """(factor, max ||c_j||^2): the rounding-error bound of a score is
     factor * (||x||^2 + max ||c_j||^2), with factor = (d + 8) * machine epsilon."""
@@ -117,7 +190,7 @@ def _error_scale(X, half_csq):
     return (X.shape[1] + 8) * np.float64(eps), cmax
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath=FAST)
 def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, inertia):
     """One Lloyd pass over a block of rows.
 
@@ -138,11 +211,12 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     m_total, d = X.shape
     has_w = w.shape[0] > 0
     has_mind = mind.shape[0] > 0
-    xt, acc, best, second, bestj, xsq = _scratch(X, d)
+    xt, g, best, second, bestj, xsq = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
-    for start in range(0, m_total, CHUNK):
-        m = min(CHUNK, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq)
+    P = xt.shape[1]
+    for start in range(0, m_total, P):
+        m = min(P, m_total - start)
+        _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
         for i in range(m):
             r = start + i
             gap = np.float64(second[i]) - np.float64(best[i])
@@ -158,7 +232,7 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
                 mind[r] = dist
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath=FAST)
 def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     """Nearest center of each row, without accumulation.
 
@@ -167,11 +241,12 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     """
     m_total, d = X.shape
     has_mind = mind.shape[0] > 0
-    xt, acc, best, second, bestj, xsq = _scratch(X, d)
+    xt, g, best, second, bestj, xsq = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
-    for start in range(0, m_total, CHUNK):
-        m = min(CHUNK, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, acc, best, second, bestj, xsq)
+    P = xt.shape[1]
+    for start in range(0, m_total, P):
+        m = min(P, m_total - start)
+        _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
         for i in range(m):
             r = start + i
             gap = np.float64(second[i]) - np.float64(best[i])

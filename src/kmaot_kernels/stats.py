@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath={"contract", "reassoc", "nsz", "arcp", "afn"})
 def moments_block(X, ref, s1, s2):
     """Accumulate shifted first and second moments of the rows of X.
 

@@ -64,7 +64,9 @@ def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
     """
     d = X.shape[1]
     k = cs.shape[0]
-    P = XT.shape[1]
+    # lanes computed: nb rounded up to a multiple of 8 (lanes past nb hold stale,
+    # finite values and are ignored), so that a few rows cost a few rows of work
+    P = min(XT.shape[1], ((nb + 7) // 8) * 8)
     for p in range(nb):
         for f in range(d):
             XT[f, p] = X[i0 + p, f] - shift[f]

@@ -219,3 +219,24 @@ def test_float32_far_from_origin_inertia_exact():
     d2 = ((X64[:, None] - C64[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(km.labels_, d2.argmin(1))
     assert abs(km.inertia_ - d2.min(1).sum()) <= 1e-6 * d2.min(1).sum()
+
+
+def test_predict_small_path_equals_general_path(blobs):
+    X, _ = blobs
+    for dtype in (np.float32, np.float64):
+        Xd = X.astype(dtype)
+        km = KMeans(6, random_state=0).fit(Xd)
+        for rows in (1, 2, 9, 4096, 4097):
+            Xs = np.ascontiguousarray(np.tile(Xd, (2, 1))[:rows])
+            np.testing.assert_array_equal(km.predict(Xs), km.predict(Xs.astype(np.float16)))
+        np.testing.assert_array_equal(km.predict(Xd[:1]), km.labels_[:1])
+        np.testing.assert_array_equal(km.predict(np.asfortranarray(Xd[:3])), km.labels_[:3])
+        bad = Xd[:2].copy()
+        bad[1, 0] = np.nan
+        with pytest.raises(ValueError, match="row 1"):
+            km.predict(bad)
+        with pytest.raises(ValueError, match="features"):
+            km.predict(Xd[:1, :3].copy())
+        # replacing the centers after fit is honoured
+        km.cluster_centers_ = km.cluster_centers_[::-1].copy()
+        np.testing.assert_array_equal(km.predict(Xd[:50]), 5 - km.labels_[:50])

@@ -21,7 +21,7 @@ assert not bad, bad
 
 
 def test_numba_never_imported():
-    res = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
+    res = subprocess.run(cwd="/", args=[sys.executable, "-c", CHECK], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "LOADED []" in res.stdout
 

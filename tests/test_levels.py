@@ -24,7 +24,7 @@ print(json.dumps({"level": kmaot.config()["cpu_level"], "labels": km.labels_.tol
 
 def _run(level):
     env = dict(os.environ, KMAOT_CPU_LEVEL=level)
-    res = subprocess.run([sys.executable, "-c", FIT], capture_output=True, text=True,
+    res = subprocess.run(cwd="/", args=[sys.executable, "-c", FIT], capture_output=True, text=True,
                          env=env)
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -49,7 +49,7 @@ def test_all_levels_built_on_x86_64():
 
 def test_bad_level_is_a_clear_error():
     env = dict(os.environ, KMAOT_CPU_LEVEL="sse9")
-    res = subprocess.run([sys.executable, "-c", "import kmaot"], capture_output=True,
+    res = subprocess.run(cwd="/", args=[sys.executable, "-c", "import kmaot"], capture_output=True,
                          text=True, env=env)
     assert res.returncode != 0
     assert "KMAOT_CPU_LEVEL='sse9' is not a CPU level" in res.stderr
@@ -70,7 +70,7 @@ def test_unsupported_level_request_falls_back_with_warning():
     if not missing:
         pytest.skip("this CPU runs every level; nothing to fall back from")
     env = dict(os.environ, KMAOT_CPU_LEVEL=missing[0])
-    res = subprocess.run([sys.executable, "-W", "always", "-c",
+    res = subprocess.run(cwd="/", args=[sys.executable, "-W", "always", "-c",
                           "import kmaot; print(kmaot.config()['cpu_level'])"],
                          capture_output=True, text=True, env=env)
     assert res.returncode == 0

@@ -34,7 +34,7 @@ def test_file_fit_memory_is_independent_of_file_size(tmp_path):
     out.flush()
     del out
     batch = 4096
-    res = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(batch)],
+    res = subprocess.run(cwd="/", args=[sys.executable, "-c", SCRIPT, str(path), str(batch)],
                          capture_output=True, text=True, check=True)
     r = json.loads(res.stdout.strip().splitlines()[-1])
     grown = r["peak"] - r["start"]

@@ -1,0 +1,1 @@
+"""asv benchmarks of kmaot (run from asv_benchmarks/: ``asv run --quick``)."""

@@ -81,10 +81,6 @@ def lloyd_pass(engine, source, C, sample_weight=None, labels_out=None, mind_out=
     B = block_rows(d, k)
     total = PassResult(k, d)
 
-    def new_state():
-        st = PassResult(k, d)
-        return st
-
     def work(st, r0, Xp):
         m = Xp.shape[0]
         r1 = r0 + m
@@ -95,7 +91,7 @@ def lloyd_pass(engine, source, C, sample_weight=None, labels_out=None, mind_out=
         if not np.isfinite(st.inertia[0]):
             _raise_nonfinite(source, r0, Xp)
 
-    engine.run(source, B, new_state, work, total.add, batch_size=batch_size)
+    engine.run(source, B, lambda: PassResult(k, d), work, total.add, batch_size=batch_size)
     return total
 
 

@@ -58,10 +58,6 @@ class ArraySource:
     def describe_row(self, row):
         return f"{self.what} contains NaN or infinity (first at row {row})"
 
-    def as_array(self):
-        """The whole data as one C-contiguous array (only for in-memory sources)."""
-        return self._rows(0, self.n_samples)
-
 
 def _rows_for_bytes(n_features, dtype, nbytes=DEFAULT_BATCH_BYTES):
     return max(1, nbytes // (n_features * np.dtype(dtype).itemsize))

@@ -57,7 +57,6 @@ def _cmd_demo(args):
             km.fit(path)
             dt = time.perf_counter() - t0
         n = int(np.load(path, mmap_mode="r").shape[0])
-        passes = km.n_iter_ + 2  # + the statistics pass and the final E-step (at most)
         print(f"fitted {path} out of core (batch_size={args.batch_size:,} rows)")
         print(f"inertia:      {km.inertia_:.6g}")
         print(f"iterations:   {km.n_iter_}")
@@ -66,7 +65,6 @@ def _cmd_demo(args):
             print(f"peak anonymous memory: {mem.peak / 2**20:.1f} MiB "
                   f"(at start {mem.start / 2**20:.1f} MiB; data file "
                   f"{os.path.getsize(path) / 2**20:.0f} MiB)")
-        del passes
     finally:
         if tmp is not None:
             tmp.cleanup()

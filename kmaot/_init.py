@@ -1,8 +1,10 @@
-"""Initial centers: k-means++ (greedy, as scikit-learn) and random rows.
+"""Initial centers: k-means++ (greedy, as scikit-learn), k-means|| and random rows.
 
-Both work on every source.  On file sources nothing is loaded: k-means++ keeps one
-float64 per row (the squared distance to the closest chosen center) in a temporary
-file-backed array, and makes two passes over the data per center.
+All work on every source.  On file sources nothing is loaded: k-means++ and k-means||
+keep one float64 per row (the squared distance to the closest chosen center; k-means||
+also an int32, the index of that candidate) in temporary file-backed arrays, so that
+anonymous memory stays independent of n_samples.  k-means++ makes two passes over the
+data per center; k-means|| makes ``n_rounds + 1`` passes in all (6 by default).
 """
 import os
 import tempfile
@@ -11,6 +13,8 @@ import numpy as np
 
 from . import _kernels
 from ._engine import block_rows
+from ._lloyd import _raise_nonfinite, lloyd
+from ._sources import ArraySource
 
 F8 = np.float64
 
@@ -19,14 +23,14 @@ class _Scratch:
     """A float64 vector of n entries: in memory, or in a temporary file for sources
     that are not in memory (so that memory stays independent of n_samples)."""
 
-    def __init__(self, n, in_memory):
+    def __init__(self, n, in_memory, dtype=F8):
         self._path = None
         if in_memory:
-            self.a = np.empty(n)
+            self.a = np.empty(n, dtype=dtype)
         else:
-            fd, self._path = tempfile.mkstemp(prefix="kmaot-", suffix=".f8")
+            fd, self._path = tempfile.mkstemp(prefix="kmaot-", suffix=".scratch")
             os.close(fd)
-            self.a = np.memmap(self._path, dtype=F8, mode="w+", shape=(n,))
+            self.a = np.memmap(self._path, dtype=dtype, mode="w+", shape=(n,))
 
     def close(self):
         if self._path is not None:
@@ -164,3 +168,147 @@ def random_rows(source, n_clusters, random_state, sample_weight, dtype):
                 f"positive weight, got {np.count_nonzero(p)}")
         idx = random_state.choice(n, size=n_clusters, replace=False, p=p)
     return np.ascontiguousarray(source.take(idx), dtype=dtype), idx
+
+
+#: rows of the scratch arrays handled at once by the sequential sweeps of k-means||
+_SWEEP = 1 << 20
+
+
+def _nearest_update(engine, source, points, offset, dtype, shift, closest, owner,
+                    batch_size):
+    """One pass: for every row, if one of ``points`` is strictly closer than
+    closest[row], store that squared distance and owner[row] = offset + its index
+    (ties keep the earlier candidate)."""
+    C = _kernels.Centers(points, shift, dtype)
+    B = block_rows(source.n_features, len(points))
+
+    def work(_, r0, Xp):
+        m = Xp.shape[0]
+        r1 = r0 + m
+        lab = np.empty(m, np.int32)
+        d2 = np.empty(m)
+        _kernels.assign_block(Xp, C, lab, d2)
+        if not np.isfinite(d2).all():
+            _raise_nonfinite(source, r0, Xp)
+        cl = closest[r0:r1]
+        closer = d2 < cl
+        cl[closer] = d2[closer]
+        ow = owner[r0:r1]
+        ow[closer] = lab[closer] + offset
+
+    engine.run(source, B, lambda: None, work, None, batch_size=batch_size)
+
+
+def _potential(closest, sample_weight):
+    """sum_i w_i * closest_i, in a fixed order (chunk by chunk)."""
+    total = 0.0
+    for s in range(0, closest.shape[0], _SWEEP):
+        c = np.asarray(closest[s:s + _SWEEP])
+        total += float(c.sum() if sample_weight is None else c @ sample_weight[s:s + _SWEEP])
+    return total
+
+
+def kmeans_parallel(engine, source, n_clusters, random_state, sample_weight, shift, dtype,
+                    n_rounds=5, oversampling=2.0, batch_size=None, spherical=False,
+                    return_candidates=False):
+    """k-means|| (Bahmani, Moseley, Vattani, Kumar, Vassilvitskii 2012).
+
+    1. One row drawn with probability proportional to its weight.
+    2. ``n_rounds`` rounds: every row is drawn independently with probability
+       ``min(1, l * w_i * d_i^2 / phi)``, where d_i is its distance to the closest
+       candidate so far, ``phi = sum_i w_i d_i^2`` and ``l = oversampling *
+       n_clusters``: about l new candidates per round.  One pass over the data per
+       round (it also updates d_i and the closest candidate of every row).
+    3. Every candidate gets as weight the total sample weight of the rows closest to
+       it (the weights are kept: dropping them, as dask-ml does, loses the density).
+    4. The weighted candidates are reclustered into n_clusters: weighted greedy
+       k-means++ followed by weighted Lloyd iterations, in memory.
+
+    Returns (centers (n_clusters, n_features) of dtype, candidate rows); with
+    return_candidates, also (candidates, candidate weights).
+    """
+    n = source.n_samples
+    ell = float(oversampling) * n_clusters
+    if sample_weight is None:
+        first = int(random_state.randint(n))
+    else:
+        first = int(random_state.choice(n, p=sample_weight / sample_weight.sum()))
+    rows = [np.array([first])]
+    cands = [source.take(rows[0])]
+    sc_closest = _Scratch(n, source.in_memory)
+    sc_owner = _Scratch(n, source.in_memory, np.int32)
+    closest, owner = sc_closest.a, sc_owner.a
+    try:
+        closest[:] = np.inf
+        owner[:] = 0
+        n_cand = 0
+        new = cands[0]
+        for rnd in range(n_rounds + 1):
+            _nearest_update(engine, source, new, n_cand, dtype, shift, closest, owner,
+                            batch_size)
+            n_cand += new.shape[0]
+            if rnd == n_rounds:
+                break
+            phi = _potential(closest, sample_weight)
+            if not phi > 0:  # every row coincides with a candidate
+                break
+            picked = []
+            for s in range(0, n, _SWEEP):
+                e = min(n, s + _SWEEP)
+                p = np.asarray(closest[s:e]) * (ell / phi)
+                if sample_weight is not None:
+                    p *= sample_weight[s:e]
+                u = random_state.random_sample(e - s)
+                picked.append(s + np.flatnonzero(u < p))
+            idx = np.concatenate(picked)
+            if idx.size == 0:
+                new = None
+                break
+            rows.append(idx)
+            new = source.take(idx)
+            cands.append(new)
+        if n_cand < n_clusters:  # tiny or highly duplicated data: add random rows
+            extra, idx = random_rows(source, n_clusters, random_state, sample_weight, dtype)
+            _nearest_update(engine, source, extra, n_cand, dtype, shift, closest, owner,
+                            batch_size)
+            n_cand += extra.shape[0]
+            rows.append(idx)
+            cands.append(extra)
+        weights = np.zeros(n_cand)
+        for s in range(0, n, _SWEEP):
+            o = np.asarray(owner[s:s + _SWEEP])
+            w = None if sample_weight is None else sample_weight[s:s + _SWEEP]
+            weights += np.bincount(o, weights=w, minlength=n_cand)
+    finally:
+        del closest, owner
+        sc_closest.close()
+        sc_owner.close()
+    C = np.ascontiguousarray(np.concatenate(cands), dtype=dtype)
+    cand_rows = np.concatenate(rows)
+    keep = weights > 0
+    if keep.sum() >= n_clusters:
+        C_used, w_used = C[keep], weights[keep]
+    else:
+        C_used, w_used = C, weights + (weights == 0) * 1e-12 * max(weights.sum(), 1.0)
+    centers = recluster(C_used, w_used, n_clusters, random_state, dtype, spherical)
+    if return_candidates:
+        return centers, cand_rows, (C, weights)
+    return centers, cand_rows
+
+
+def recluster(points, weights, n_clusters, random_state, dtype, spherical=False,
+              max_iter=300, tol=1e-4):
+    """Weighted greedy k-means++ on a small in-memory set of weighted points, then
+    weighted Lloyd iterations from it (on one thread: the set is small)."""
+    from ._engine import Engine
+
+    src = ArraySource(points, "candidates")
+    w = np.ascontiguousarray(weights, dtype=F8)
+    P64 = points.astype(F8)
+    mean = (w @ P64) / w.sum()
+    var = (w @ (P64 - mean) ** 2) / w.sum()
+    with Engine(1) as eng:
+        centers0, _ = kmeans_plusplus(eng, src, n_clusters, random_state, w, mean, dtype)
+        centers, *_ = lloyd(eng, src, centers0, w, mean, max_iter,
+                            float(np.mean(var) * tol), dtype, spherical=spherical)
+    return centers

@@ -101,3 +101,28 @@ def moments_block(X, ref, s1, s2, module=None):
     _check_out(s1, F8, (d,), "s1")
     _check_out(s2, F8, (d,), "s2")
     _fn("moments_block", X.dtype, module)(X, ref, s1, s2)
+
+
+def minibatch_update(X, w, labels, centers, weight_sums, sums, batch_w, module=None):
+    """Move the centers to the running weighted means after one batch (see the kernel
+    source); returns the summed squared move.  centers and weight_sums are float64
+    and updated in place; sums (k, d) and batch_w (k,) are float64 scratch."""
+    m, d = X.shape
+    k = centers.shape[0]
+    dtype = X.dtype
+    if dtype not in _SUFFIX:
+        raise TypeError(f"kmaot internal error: X has dtype {dtype}")
+    _check(X, dtype, (m, d), "X")
+    if w is None:
+        w = _EMPTY
+    else:
+        _check(w, F8, (m,), "w")
+    _check(labels, I4, (m,), "labels")
+    if m and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise TypeError("kmaot internal error: labels out of range [0, n_clusters)")
+    _check_out(centers, F8, (k, d), "centers")
+    _check_out(weight_sums, F8, (k,), "weight_sums")
+    _check_out(sums, F8, (k, d), "sums")
+    _check_out(batch_w, F8, (k,), "batch_w")
+    return _fn("minibatch_update", dtype, module)(X, w, labels, centers, weight_sums,
+                                                  sums, batch_w)

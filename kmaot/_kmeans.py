@@ -7,9 +7,10 @@ import numpy as np
 from . import _kernels
 from ._base import ParamsMixin
 from ._engine import Engine
-from ._init import kmeans_plusplus, random_rows
+from ._init import kmeans_parallel, kmeans_plusplus, random_rows
 from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
 from ._sources import as_source
+from ._spherical import check_metric, normalize_centers, unit_source
 from ._validation import (check_finite, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
@@ -19,13 +20,128 @@ class ConvergenceWarning(UserWarning):
     """Fewer distinct clusters than requested, or a similar sign of a poor fit."""
 
 
-_INITS = ("k-means++", "random")
+_INITS = ("auto", "k-means++", "k-means||", "random")
 #: predict() on at most this many rows of an array takes the direct path
 _SMALL = 4096
 _INF = float("inf")
 
 
-class KMeans(ParamsMixin):
+class CentersModel:
+    """predict / transform / score of a fitted center model (KMeans, MiniBatchKMeans).
+
+    Needs ``cluster_centers_``, ``n_features_in_``, ``_shift`` (float64 (d,): the
+    point rows are shifted by in the fast kernels) and ``_metric`` set by ``fit``.
+    """
+
+    def _pass_batch_size(self):
+        """Rows per batch of a pass over the data (None: the source's default)."""
+        return None
+
+    def _source_for_predict(self, X):
+        """The source of X as the fitted model sees it (unit rows for metric='cosine')."""
+        self._check_fitted()
+        source = as_source(X)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {source.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input")
+        if self._fitted_metric() == "cosine":
+            source = unit_source(source)
+        return source
+
+    def _fitted_metric(self):
+        return self.__dict__.get("_metric", "euclidean")
+
+    def _prepared(self, dtype):
+        return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
+
+    def _fast_predictor(self):
+        """(centers it was made for, kernel, prepared centers) for the fit dtype,
+        rebuilt if cluster_centers_ was replaced."""
+        fast = self.__dict__.get("_fast")
+        if fast is None or fast[0] is not self.cluster_centers_:
+            C = self._prepared(self.cluster_centers_.dtype)
+            fn = _kernels._fn("assign_block", C.dtype)
+            fast = (self.cluster_centers_, fn, C)
+            self._fast = fast
+        return fast
+
+    def predict(self, X):
+        """Index of the nearest center of every row of X (array, memmap, path or paths).
+
+        Returns ndarray of shape (n_samples,), int32.
+
+        Small C-contiguous arrays of the fit dtype take a direct path into the compiled
+        kernel (no thread pool, no copies): a few microseconds for one row.
+        """
+        if (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] <= _SMALL
+                and X.shape[0] > 0 and "cluster_centers_" in self.__dict__
+                and self._fitted_metric() == "euclidean"):
+            centers, fn, C = self._fast_predictor()
+            if (X.dtype is centers.dtype or X.dtype == centers.dtype) \
+                    and X.flags.c_contiguous and X.shape[1] == C.d:
+                n = X.shape[0]
+                labels = np.empty(n, np.int32)
+                mind = np.empty(n)
+                fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
+                if not (mind[0] < _INF if n == 1 else mind.max() < _INF):
+                    check_finite(X, "X")
+                return labels
+        source = self._source_for_predict(X)
+        labels = np.empty(source.n_samples, np.int32)
+        n_threads = 1 if source.n_samples <= 8 * _SMALL else self.n_threads
+        with Engine(n_threads) as engine:
+            assign_pass(engine, source, self._prepared(source.dtype), labels,
+                        batch_size=self._pass_batch_size())
+        return labels
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the labels of X (computed even for file inputs)."""
+        self.fit(X, sample_weight=sample_weight)
+        if hasattr(self, "labels_"):
+            return self.labels_
+        return self.predict(X)
+
+    def transform(self, X):
+        """Euclidean distance of every row to every center: (n_samples, n_clusters).
+
+        metric='cosine': the cosine distance ``1 - cos`` of every row to every center.
+        """
+        source = self._source_for_predict(X)
+        if self._fitted_metric() == "cosine":
+            c = self.cluster_centers_.astype(np.float64)
+            out = np.empty((source.n_samples, c.shape[0]), dtype=source.dtype)
+            for s, Xb in source.batches(self._pass_batch_size()):
+                np.subtract(1.0, Xb.astype(np.float64) @ c.T, out=out[s:s + Xb.shape[0]],
+                            casting="unsafe")
+            return out
+        c = self.cluster_centers_.astype(np.float64) - self._shift
+        csq = np.einsum("ij,ij->i", c, c)
+        out = np.empty((source.n_samples, c.shape[0]), dtype=source.dtype)
+        for s, Xb in source.batches(self._pass_batch_size()):
+            xs = Xb.astype(np.float64) - self._shift
+            d2 = np.einsum("ij,ij->i", xs, xs)[:, None] - 2.0 * (xs @ c.T) + csq
+            if not np.isfinite(d2).all():
+                _raise_nonfinite(source, s, Xb)
+            np.sqrt(np.maximum(d2, 0.0), out=out[s:s + Xb.shape[0]], casting="unsafe")
+        return out
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the inertia of X with respect to the fitted centers (for
+        metric='cosine': of the sum of weighted cosine distances)."""
+        source = self._source_for_predict(X)
+        w = check_sample_weight(sample_weight, source.n_samples)
+        with Engine(self.n_threads) as engine:
+            res = lloyd_pass(engine, source, self._prepared(source.dtype), w,
+                             batch_size=self._pass_batch_size())
+        scale = 0.5 if self._fitted_metric() == "cosine" else 1.0
+        return -scale * float(res.inertia[0])
+
+
+class KMeans(CentersModel, ParamsMixin):
     """K-means clustering (Lloyd's algorithm) on arrays, .npy files and .npy shards.
 
     The data is read batch by batch: sums and counts per center are accumulated over
@@ -37,9 +153,13 @@ class KMeans(ParamsMixin):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    init : {'k-means++', 'random'} or array of shape (n_clusters, n_features)
-        Initial centers: greedy k-means++ (as scikit-learn), ``n_clusters`` random
-        rows, or the given centers.
+    init : {'auto', 'k-means++', 'k-means||', 'random'} or array, default='auto'
+        Initial centers: greedy k-means++ (as scikit-learn), k-means|| (Bahmani et al.
+        2012: a few passes over the data, each oversampling about 2 * n_clusters
+        candidates, then the weighted candidates reclustered), ``n_clusters`` random
+        rows, or an array of shape (n_clusters, n_features).  'auto' is k-means++ for
+        in-memory arrays and k-means|| for .npy files and shards (paths): k-means++ makes
+        two passes over the data per center, k-means|| six passes in all.
     n_init : 'auto' or int, default='auto'
         Number of initialisations; the run with the lowest inertia is kept.  'auto'
         means 10 for init='random' and 1 otherwise (scikit-learn's rule).
@@ -63,6 +183,12 @@ class KMeans(ParamsMixin):
         Whether ``fit`` stores ``labels_`` (an int32 per row).  'auto' stores them for
         in-memory data and not for files, so that fitting a file needs memory
         independent of its number of rows; call ``predict`` on the file instead.
+    metric : {'euclidean', 'cosine'}, default='euclidean'
+        'cosine' is spherical k-means: rows and centers are normalised to unit length,
+        rows go to the center of largest cosine similarity and every center is the
+        normalised sum of its rows.  Rows of zeros are refused.  ``inertia_`` is then
+        ``sum_i w_i (1 - cos(x_i, c_{label_i}))`` and ``transform`` returns cosine
+        distances ``1 - cos``.
 
     Attributes
     ----------
@@ -71,7 +197,8 @@ class KMeans(ParamsMixin):
     labels_ : ndarray of shape (n_samples,), int32
         Index of the nearest center of every training row (see ``compute_labels``).
     inertia_ : float
-        Weighted sum of squared distances of rows to their nearest center.
+        Weighted sum of squared distances of rows to their nearest center
+        (metric='cosine': weighted sum of cosine distances ``1 - cos``).
     n_iter_ : int
         Lloyd iterations run (of the best initialisation).
     n_features_in_ : int
@@ -93,9 +220,9 @@ class KMeans(ParamsMixin):
     True
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+    def __init__(self, n_clusters=8, *, init="auto", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
-                 compute_labels="auto"):
+                 compute_labels="auto", metric="euclidean"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -106,6 +233,10 @@ class KMeans(ParamsMixin):
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.compute_labels = compute_labels
+        self.metric = metric
+
+    def _pass_batch_size(self):
+        return self.batch_size
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_samples):
@@ -119,8 +250,8 @@ class KMeans(ParamsMixin):
         init = self.init
         is_array = not isinstance(init, str)
         if not is_array and init not in _INITS:
-            raise ValueError(f"init={init!r} should be 'k-means++', 'random' or an array "
-                             "of shape (n_clusters, n_features)")
+            raise ValueError(f"init={init!r} should be 'auto', 'k-means++', 'k-means||', "
+                             "'random' or an array of shape (n_clusters, n_features)")
         if self.n_init == "auto":
             n_init = 10 if (not is_array and init == "random") else 1
         else:
@@ -132,6 +263,7 @@ class KMeans(ParamsMixin):
         if self.compute_labels not in ("auto", True, False):
             raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
                              "True or False")
+        check_metric(self.metric)
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
@@ -157,9 +289,17 @@ class KMeans(ParamsMixin):
         k, max_iter, n_init = self._check_params(n)
         w = check_sample_weight(sample_weight, n)
         dtype = source.dtype
+        spherical = self.metric == "cosine"
         init_centers = None
         if not isinstance(self.init, str):
             init_centers = check_init_array(self.init, k, d, dtype)
+            if spherical:
+                init_centers = normalize_centers(init_centers, dtype)
+        init = self.init
+        if isinstance(init, str) and init == "auto":
+            init = "k-means++" if source.in_memory else "k-means||"
+        if spherical:
+            source = unit_source(source)
         rng = check_random_state(self.random_state)
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
@@ -172,17 +312,23 @@ class KMeans(ParamsMixin):
             for run in range(n_init):
                 if init_centers is not None:
                     centers0 = init_centers
-                elif self.init == "k-means++":
+                elif init == "k-means++":
                     centers0, _ = kmeans_plusplus(engine, source, k, rng, w, shift, dtype,
                                                   batch_size=self.batch_size)
+                elif init == "k-means||":
+                    centers0, _ = kmeans_parallel(engine, source, k, rng, w, shift, dtype,
+                                                  batch_size=self.batch_size,
+                                                  spherical=spherical)
                 else:
                     centers0, _ = random_rows(source, k, rng, w, dtype)
                 if self.verbose:
-                    print(f"Initialization complete (run {run + 1} of {n_init})")
+                    print(f"Initialization complete ({init if isinstance(init, str) else 'array'}, "
+                          f"run {run + 1} of {n_init})")
                 labels = np.empty(n, np.int32) if keep_labels else None
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
-                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose)
+                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
+                    spherical=spherical)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
 
@@ -193,6 +339,7 @@ class KMeans(ParamsMixin):
         self.iteration_stats_ = stats
         self.n_features_in_ = d
         self._shift = np.asarray(shift, dtype=np.float64)
+        self._metric = self.metric
         self.__dict__.pop("_fast", None)
         if labels is not None:
             self.labels_ = labels
@@ -206,88 +353,3 @@ class KMeans(ParamsMixin):
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=2)
         return self
-
-    # --------------------------------------------------------------- predict
-    def _source_for_predict(self, X):
-        self._check_fitted()
-        source = as_source(X)
-        if source.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {source.n_features} features, but {type(self).__name__} is "
-                f"expecting {self.n_features_in_} features as input")
-        return source
-
-    def _prepared(self, dtype):
-        return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
-
-    def _fast_predictor(self):
-        """(centers it was made for, kernel, prepared centers) for the fit dtype,
-        rebuilt if cluster_centers_ was replaced."""
-        fast = self.__dict__.get("_fast")
-        if fast is None or fast[0] is not self.cluster_centers_:
-            C = self._prepared(self.cluster_centers_.dtype)
-            fn = _kernels._fn("assign_block", C.dtype)
-            fast = (self.cluster_centers_, fn, C)
-            self._fast = fast
-        return fast
-
-    def predict(self, X):
-        """Index of the nearest center of every row of X (array, memmap, path or paths).
-
-        Returns ndarray of shape (n_samples,), int32.
-
-        Small C-contiguous arrays of the fit dtype take a direct path into the compiled
-        kernel (no thread pool, no copies): a few microseconds for one row.
-        """
-        if (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] <= _SMALL
-                and X.shape[0] > 0 and "cluster_centers_" in self.__dict__):
-            centers, fn, C = self._fast_predictor()
-            if (X.dtype is centers.dtype or X.dtype == centers.dtype) \
-                    and X.flags.c_contiguous and X.shape[1] == C.d:
-                n = X.shape[0]
-                labels = np.empty(n, np.int32)
-                mind = np.empty(n)
-                fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
-                if not (mind[0] < _INF if n == 1 else mind.max() < _INF):
-                    check_finite(X, "X")
-                return labels
-        source = self._source_for_predict(X)
-        labels = np.empty(source.n_samples, np.int32)
-        n_threads = 1 if source.n_samples <= 8 * _SMALL else self.n_threads
-        with Engine(n_threads) as engine:
-            assign_pass(engine, source, self._prepared(source.dtype), labels,
-                        batch_size=self.batch_size)
-        return labels
-
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the labels of X (computed even for file inputs)."""
-        self.fit(X, sample_weight=sample_weight)
-        if hasattr(self, "labels_"):
-            return self.labels_
-        return self.predict(X)
-
-    def transform(self, X):
-        """Euclidean distance of every row to every center: (n_samples, n_clusters)."""
-        source = self._source_for_predict(X)
-        c = self.cluster_centers_.astype(np.float64) - self._shift
-        csq = np.einsum("ij,ij->i", c, c)
-        out = np.empty((source.n_samples, c.shape[0]), dtype=source.dtype)
-        for s, Xb in source.batches(self.batch_size):
-            xs = Xb.astype(np.float64) - self._shift
-            d2 = np.einsum("ij,ij->i", xs, xs)[:, None] - 2.0 * (xs @ c.T) + csq
-            if not np.isfinite(d2).all():
-                _raise_nonfinite(source, s, Xb)
-            np.sqrt(np.maximum(d2, 0.0), out=out[s:s + Xb.shape[0]], casting="unsafe")
-        return out
-
-    def fit_transform(self, X, y=None, sample_weight=None):
-        return self.fit(X, sample_weight=sample_weight).transform(X)
-
-    def score(self, X, y=None, sample_weight=None):
-        """Opposite of the inertia of X with respect to the fitted centers."""
-        source = self._source_for_predict(X)
-        w = check_sample_weight(sample_weight, source.n_samples)
-        with Engine(self.n_threads) as engine:
-            res = lloyd_pass(engine, source, self._prepared(source.dtype), w,
-                             batch_size=self.batch_size)
-        return -float(res.inertia[0])

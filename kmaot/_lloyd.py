@@ -11,6 +11,7 @@ import numpy as np
 
 from . import _kernels
 from ._engine import block_rows, topk_farthest
+from ._spherical import normalize_centers
 
 F8 = np.float64
 
@@ -162,11 +163,14 @@ def relocate_empty_clusters(engine, source, C, result, sample_weight, batch_size
     return empty
 
 
-def centers_from(result, old_centers, dtype):
-    """Means of the clusters (sums / counts); a cluster with no weight keeps its center."""
+def centers_from(result, old_centers, dtype, spherical=False):
+    """Means of the clusters (sums / counts); a cluster with no weight keeps its center.
+    spherical: the means rescaled to unit norm (a zero mean keeps its old center)."""
     centers = np.array(old_centers, dtype=F8)
     nz = result.counts > 0
     centers[nz] = result.sums[nz] / result.counts[nz, None]
+    if spherical:
+        return normalize_centers(centers, dtype, fallback=old_centers)
     return np.ascontiguousarray(centers, dtype=dtype)
 
 
@@ -178,7 +182,7 @@ def tolerance(moments, tol):
 
 
 def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
-          labels_out=None, batch_size=None, verbose=0, callback=None):
+          labels_out=None, batch_size=None, verbose=0, callback=None, spherical=False):
     """Lloyd's algorithm from the given initial centers.
 
     Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
@@ -189,7 +193,12 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     iteration (inertia with respect to the centers at the start of the iteration,
     center_shift, n_empty relocated, seconds).  labels_out, if given, receives the
     labels with respect to the returned centers.
+
+    spherical: rows of ``source`` are unit vectors (metric='cosine'); centers are
+    renormalised after every update and inertias are reported as sum w (1 - cos),
+    half the squared Euclidean distances between unit vectors.
     """
+    scale = 0.5 if spherical else 1.0
     centers = np.ascontiguousarray(centers, dtype=dtype)
     stats = []
     strict = False
@@ -200,9 +209,9 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
         res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
                          batch_size=batch_size)
         empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size)
-        new_centers = centers_from(res, centers, dtype)
+        new_centers = centers_from(res, centers, dtype, spherical)
         shift_tot = float(((new_centers.astype(F8) - centers.astype(F8)) ** 2).sum())
-        inertia = float(res.inertia[0])
+        inertia = scale * float(res.inertia[0])
         centers = new_centers
         st = {"iteration": it + 1, "inertia": inertia, "center_shift": shift_tot,
               "n_empty": int(empty.size), "seconds": time.perf_counter() - t0}
@@ -227,5 +236,5 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
         C = _kernels.Centers(centers, shift, dtype)
         res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
                          batch_size=batch_size)
-        inertia = float(res.inertia[0])
+        inertia = scale * float(res.inertia[0])
     return centers, inertia, n_iter, stats

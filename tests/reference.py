@@ -51,3 +51,62 @@ def lloyd(X, init, max_iter=300, tol=1e-4, sample_weight=None):
             break
     labels, d2 = assign(X, centers)
     return labels, centers, float((w * d2).sum()), it + 1
+
+
+def minibatch_update(X, labels, centers, weight_sums, sample_weight=None):
+    """One mini-batch center update: every center that receives rows moves to the
+    running weighted mean of all the rows it ever received.  Returns new (centers,
+    weight_sums, squared move)."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    centers = np.array(centers, dtype=np.float64)
+    weight_sums = np.array(weight_sums, dtype=np.float64)
+    old = centers.copy()
+    for j in range(len(centers)):
+        mine = labels == j
+        bw = w[mine].sum()
+        if bw > 0:
+            total = old[j] * weight_sums[j] + (w[mine, None] * X[mine]).sum(axis=0)
+            weight_sums[j] += bw
+            centers[j] = total / weight_sums[j]
+    return centers, weight_sums, float(((centers - old) ** 2).sum())
+
+
+def minibatch_kmeans(batches, init, weights=None):
+    """Mini-batch k-means over the given batches (no reassignment): returns centers,
+    weight sums."""
+    centers = np.array(init, dtype=np.float64)
+    weight_sums = np.zeros(len(centers))
+    for i, Xb in enumerate(batches):
+        labels, _ = assign(Xb, centers)
+        w = None if weights is None else weights[i]
+        centers, weight_sums, _ = minibatch_update(Xb, labels, centers, weight_sums, w)
+    return centers, weight_sums
+
+
+def unit_rows(X):
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def spherical_kmeans(X, init, max_iter=300, sample_weight=None):
+    """Spherical k-means (Dhillon & Modha): rows and centers on the unit sphere, each
+    row to the center of largest cosine similarity (lowest index on ties), centers =
+    normalised weighted sums.  Stops when the labels no longer change.  Returns labels,
+    centers, sum of w * (1 - cos), n_iter."""
+    Xn = unit_rows(X)
+    C = unit_rows(init)
+    w = np.ones(len(Xn)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    labels = None
+    for it in range(max_iter):
+        new_labels = np.argmax(Xn @ C.T, axis=1)
+        if labels is not None and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
+        for j in range(len(C)):
+            s = (w[labels == j, None] * Xn[labels == j]).sum(axis=0)
+            if np.linalg.norm(s) > 0:
+                C[j] = s / np.linalg.norm(s)
+    labels = np.argmax(Xn @ C.T, axis=1)
+    cos = (Xn * C[labels]).sum(axis=1)
+    return labels, C, float((w * (1.0 - cos)).sum()), it + 1

@@ -3,8 +3,8 @@
 Each module declares what it exports in an ``EXPORTS`` dict:
 ``exported_name -> (function, numba signature string)``.
 """
-from . import lloyd, stats
+from . import lloyd, minibatch, stats
 
 EXPORTS = {}
-for _module in (lloyd, stats):
+for _module in (lloyd, minibatch, stats):
     EXPORTS.update(_module.EXPORTS)

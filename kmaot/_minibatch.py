@@ -1,0 +1,467 @@
+"""MiniBatchKMeans: k-means on random mini-batches (Sculley 2010), scikit-learn's API.
+
+Every step draws ``batch_size`` rows at random (with replacement, with probability
+proportional to ``sample_weight``), assigns them with the Lloyd assignment kernel and
+moves every center that received rows to the running weighted mean of all the rows it
+ever received (the ``minibatch_update`` kernel).  Sources are those of KMeans: arrays,
+memmaps, ``.npy`` files and shards; files are never loaded (a step reads its rows
+through the memory map), so memory does not grow with n_samples.
+"""
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from . import _kernels
+from ._base import ParamsMixin
+from ._engine import Engine
+from ._init import kmeans_parallel, kmeans_plusplus, random_rows
+from ._kmeans import CentersModel, ConvergenceWarning
+from ._lloyd import lloyd_pass, moments_pass, tolerance
+from ._sources import ArraySource, as_source
+from ._spherical import check_metric, normalize_centers, unit_source
+from ._validation import (check_init_array, check_n_clusters, check_positive_int,
+                          check_random_state, check_sample_weight)
+
+F8 = np.float64
+_INITS = ("auto", "k-means++", "k-means||", "random")
+
+
+class _Sampler:
+    """Draws row indices with replacement, with probability proportional to the
+    sample weights (uniformly without them), sorted (so that a memory-mapped file is
+    read in order).
+
+    With integer weights, fitting (X, w) draws exactly the rows that fitting
+    ``np.repeat(X, w, axis=0)`` draws (mapped back to X), from the same random
+    numbers: u * sum(w) falls in row i's interval [cumsum(w)[i-1], cumsum(w)[i])
+    exactly when floor(u * sum(w)) is one of row i's copies.
+    """
+
+    def __init__(self, n, sample_weight):
+        self.n = n
+        self._cum = None if sample_weight is None else np.cumsum(sample_weight)
+
+    def draw(self, rng, size):
+        u = rng.random_sample(size)
+        if self._cum is None:
+            idx = (u * self.n).astype(np.intp)
+        else:
+            idx = np.searchsorted(self._cum, u * self._cum[-1], side="right")
+        np.minimum(idx, self.n - 1, out=idx)
+        idx.sort()
+        return idx
+
+
+class MiniBatchKMeans(CentersModel, ParamsMixin):
+    """Mini-batch k-means on arrays, .npy files and .npy shards (scikit-learn's API).
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {'auto', 'k-means++', 'k-means||', 'random'} or array, default='auto'
+        'k-means++' and 'random' run on ``init_size`` rows drawn at random (in memory);
+        'k-means||' makes its few passes over all the data; 'auto' is 'k-means++'
+        (on the sample: it needs no pass over the data, whatever the source).  An
+        array of shape (n_clusters, n_features) gives the centers.
+    max_iter : int, default=100
+        Maximum number of passes over the data: at most
+        ``max_iter * n_samples // batch_size`` steps.
+    batch_size : int, default=1024
+        Rows per mini-batch.
+    verbose : int, default=0
+    compute_labels : 'auto' or bool, default='auto'
+        True: after fitting, one pass over the data computes ``labels_`` and the exact
+        ``inertia_``.  'auto': the same for in-memory data; for files the pass computes
+        the exact ``inertia_`` without storing a label per row.  False: no pass;
+        ``inertia_`` is then the smoothed mini-batch estimate (scikit-learn's rule).
+    random_state : None, int or numpy.random.RandomState
+    tol : float, default=0.0
+        Stop when the squared move of the centers in a step, summed over centers, is
+        <= tol times the mean per-feature variance (0 disables; a positive tol costs
+        no extra pass: the variance comes from the validation pass).
+    max_no_improvement : int or None, default=10
+        Stop after this many steps without improvement of the smoothed batch inertia
+        (None disables).
+    init_size : int or None, default=None
+        Rows drawn for 'k-means++' and 'random' initialisation, and for the validation
+        set that compares the ``n_init`` initialisations.  None: 3 * batch_size (at
+        least 3 * n_clusters), at most n_samples.
+    n_init : 'auto' or int, default='auto'
+        Initialisations compared on the validation set; 'auto': 3 for 'random', 1
+        otherwise (scikit-learn's rule).
+    reassignment_ratio : float, default=0.01
+        Centers whose count is below this fraction of the largest count are moved to
+        random rows of the batch (every ``10 * n_clusters`` rows seen, or at once when
+        a center has none).
+    metric : {'euclidean', 'cosine'}, default='euclidean'
+        'cosine': spherical mini-batch k-means; rows are normalised to unit length,
+        every center is the normalised running mean of its rows and inertia is
+        ``sum_i w_i (1 - cos)`` (see KMeans).
+    n_threads : int or None, default=None
+        Threads for the passes over the whole data (validation, labels, inertia).
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray (n_clusters, n_features), the data dtype
+    labels_ : ndarray (n_samples,), int32 (see ``compute_labels``)
+    inertia_ : float
+    n_iter_ : int
+        Passes over the data: ceil(n_steps_ * batch_size / n_samples).
+    n_steps_ : int
+        Mini-batch steps run.
+    counts_ : ndarray (n_clusters,), float64
+        Weight received by every center over all steps (the learning rate of center j
+        in a step is the weight it receives divided by ``counts_[j]``).  In ``fit``
+        rows are drawn in proportion to their weight and count 1 each; in
+        ``partial_fit`` a row counts its weight.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Weighted rows behave as repeated rows: with integer weights and the same
+    ``random_state``, ``fit(X, sample_weight=w)`` gives exactly the centers of
+    ``fit(np.repeat(X, w, axis=0))`` (scikit-learn's issue #30750).
+    """
+
+    def __init__(self, n_clusters=8, *, init="auto", max_iter=100, batch_size=1024,
+                 verbose=0, compute_labels="auto", random_state=None, tol=0.0,
+                 max_no_improvement=10, init_size=None, n_init="auto",
+                 reassignment_ratio=0.01, metric="euclidean", n_threads=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.compute_labels = compute_labels
+        self.random_state = random_state
+        self.tol = tol
+        self.max_no_improvement = max_no_improvement
+        self.init_size = init_size
+        self.n_init = n_init
+        self.reassignment_ratio = reassignment_ratio
+        self.metric = metric
+        self.n_threads = n_threads
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self, n_samples):
+        k = check_n_clusters(self.n_clusters, n_samples)
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        batch = min(check_positive_int(self.batch_size, "batch_size"), n_samples)
+        _check_real(self.tol, "tol")
+        _check_real(self.reassignment_ratio, "reassignment_ratio")
+        if self.max_no_improvement is not None:
+            check_positive_int(self.max_no_improvement, "max_no_improvement", minimum=0)
+        init = self.init
+        is_array = not isinstance(init, str)
+        if not is_array and init not in _INITS:
+            raise ValueError(f"init={init!r} should be 'auto', 'k-means++', 'k-means||', "
+                             "'random' or an array of shape (n_clusters, n_features)")
+        if self.n_init == "auto":
+            n_init = 3 if (not is_array and init == "random") else 1
+        else:
+            n_init = check_positive_int(self.n_init, "n_init")
+            if is_array and n_init != 1:
+                warnings.warn(f"explicit initial centers given: running 1 initialisation "
+                              f"instead of n_init={n_init}", RuntimeWarning, stacklevel=3)
+                n_init = 1
+        if self.init_size is None:
+            init_size = 3 * batch
+            if init_size < k:
+                init_size = 3 * k
+        else:
+            init_size = check_positive_int(self.init_size, "init_size")
+            if init_size < k:
+                warnings.warn(f"init_size={init_size} should be larger than "
+                              f"n_clusters={k}; using 3 * n_clusters", RuntimeWarning,
+                              stacklevel=3)
+                init_size = 3 * k
+        init_size = min(init_size, n_samples)
+        if self.compute_labels not in ("auto", True, False):
+            raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
+                             "True or False")
+        check_metric(self.metric)
+        return k, max_iter, batch, n_init, init_size
+
+    # ------------------------------------------------------------ the pieces
+    def _initial_centers(self, engine, source, X_init, k, rng, w, shift, dtype, init_array,
+                         spherical, batch_size=None):
+        """One initialisation: centers of dtype, unit rows for metric='cosine'."""
+        if init_array is not None:
+            return init_array
+        init = "k-means++" if self.init == "auto" else self.init
+        if init == "k-means||":
+            centers, _ = kmeans_parallel(engine, source, k, rng, w, shift, dtype,
+                                         batch_size=batch_size, spherical=spherical)
+        elif init == "k-means++":
+            with Engine(1) as one:
+                centers, _ = kmeans_plusplus(one, ArraySource(X_init), k, rng, None, shift,
+                                             dtype)
+        else:
+            centers, _ = random_rows(ArraySource(X_init), k, rng, None, dtype)
+        return centers
+
+    def _reset_state(self, centers, k, d):
+        self._means = np.array(centers, dtype=F8)  # running means (unnormalised)
+        self.counts_ = np.zeros(k)
+        self._sums = np.zeros((k, d))
+        self._batch_w = np.zeros(k)
+        self._n_since_last_reassign = 0
+
+    def _assign_centers(self):
+        """Centers as the assignment kernel sees them (unit length for cosine)."""
+        if self._metric == "cosine":
+            return normalize_centers(self._means, self._dtype, fallback=self._prev_centers)
+        return np.ascontiguousarray(self._means, dtype=self._dtype)
+
+    def _random_reassign(self, batch_rows):
+        """scikit-learn's schedule: every 10 * n_clusters rows seen, or when a center
+        has received nothing yet."""
+        self._n_since_last_reassign += batch_rows
+        if ((self.counts_ == 0).any()
+                or self._n_since_last_reassign >= 10 * self.counts_.shape[0]):
+            self._n_since_last_reassign = 0
+            return True
+        return False
+
+    def _step(self, Xb, w, rng):
+        """One mini-batch step on the rows Xb (weights w or None): returns (the batch
+        inertia with respect to the centers before the step, squared center move)."""
+        m = Xb.shape[0]
+        centers = self._assign_centers()
+        self._prev_centers = centers
+        C = _kernels.Centers(centers, self._shift, self._dtype)
+        labels = np.empty(m, np.int32)
+        mind = np.empty(m)
+        _kernels.assign_block(Xb, C, labels, mind)
+        inertia = float(mind.sum() if w is None else mind @ w)
+        if not math.isfinite(inertia):
+            raise ValueError(_nonfinite_message(Xb))
+        moved = _kernels.minibatch_update(Xb, w, labels, self._means, self.counts_,
+                                          self._sums, self._batch_w)
+        if self._random_reassign(m) and self.reassignment_ratio > 0:
+            self._reassign(Xb, w, rng)
+        if self._metric == "cosine":
+            inertia *= 0.5
+        return inertia, moved
+
+    def _reassign(self, Xb, w, rng):
+        counts = self.counts_
+        m = Xb.shape[0]
+        to_reassign = counts < self.reassignment_ratio * counts.max()
+        if to_reassign.sum() > 0.5 * m:  # at most half a batch of new centers
+            to_reassign[np.argsort(counts, kind="stable")[int(0.5 * m):]] = False
+        n_re = int(to_reassign.sum())
+        if w is not None:
+            n_re = min(n_re, int(np.count_nonzero(w)))
+            to_reassign[np.flatnonzero(to_reassign)[n_re:]] = False
+        if n_re == 0 or to_reassign.all():
+            return
+        p = None if w is None else w / w.sum()
+        rows = rng.choice(m, size=n_re, replace=False, p=p)
+        self._means[to_reassign] = Xb[rows]
+        # not reset to 0: that would make them reassigned again at once (sklearn)
+        counts[to_reassign] = counts[~to_reassign].min()
+        if self.verbose:
+            print(f"[MiniBatchKMeans] Reassigning {n_re} cluster centers.")
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the clustering from random mini-batches of X.
+
+        Parameters
+        ----------
+        X : array (n_samples, n_features), np.memmap, path to a .npy file, or list of
+            paths to .npy shards.  Files are read through a memory map, never loaded.
+        y : ignored
+        sample_weight : array of shape (n_samples,), optional
+            Rows are drawn with probability proportional to their weight, so that a
+            weight w acts as w repeated rows.
+
+        Returns
+        -------
+        self
+        """
+        source = as_source(X)
+        n, d = source.n_samples, source.n_features
+        k, max_iter, batch, n_init, init_size = self._check_params(n)
+        w = check_sample_weight(sample_weight, n)
+        dtype = source.dtype
+        spherical = self.metric == "cosine"
+        init_array = None
+        if not isinstance(self.init, str):
+            init_array = check_init_array(self.init, k, d, dtype)
+            if spherical:
+                init_array = normalize_centers(init_array, dtype)
+        if spherical:
+            source = unit_source(source)
+        rng = check_random_state(self.random_state)
+        keep_labels = (self.compute_labels is True
+                       or (self.compute_labels == "auto" and source.in_memory))
+        exact_inertia = self.compute_labels is True or self.compute_labels == "auto"
+        self._metric = self.metric
+        self._dtype = dtype
+
+        with Engine(self.n_threads) as engine:
+            # one streaming pass: every value finite, the shift of the fast kernels,
+            # the scale of tol
+            moments = moments_pass(engine, source)
+            self._shift = np.asarray(moments.mean, dtype=F8)
+            tol = tolerance(moments, self.tol)
+            sampler = _Sampler(n, w)
+            X_valid = source.take(sampler.draw(rng, init_size))
+            best = None
+            for run in range(n_init):
+                X_init = None
+                if init_array is None and self.init != "k-means||":
+                    X_init = source.take(sampler.draw(rng, init_size))
+                centers = self._initial_centers(engine, source, X_init, k, rng, w,
+                                                self._shift, dtype, init_array, spherical)
+                C = _kernels.Centers(centers, self._shift, dtype)
+                mind = np.empty(init_size)
+                _kernels.assign_block(X_valid, C, np.empty(init_size, np.int32), mind)
+                inertia = float(mind.sum())
+                if self.verbose:
+                    print(f"Inertia for init {run + 1}/{n_init}: {inertia}")
+                if best is None or inertia < best[1]:
+                    best = (centers, inertia)
+
+            self._reset_state(best[0], k, d)
+            self._prev_centers = np.ascontiguousarray(best[0], dtype=dtype)
+            ewa = ewa_min = None
+            no_improvement = 0
+            n_steps = max(1, (max_iter * n) // batch)
+            alpha = min(1.0, batch * 2.0 / (n + 1))
+            step = 0
+            for step in range(1, n_steps + 1):
+                Xb = source.take(sampler.draw(rng, batch))
+                batch_inertia, moved = self._step(Xb, None, rng)
+                batch_inertia /= batch
+                if step == 1:  # the inertia of the initialisation: not smoothed
+                    if self.verbose:
+                        print(f"Minibatch step {step}/{n_steps}: mean batch inertia: "
+                              f"{batch_inertia}")
+                    continue
+                ewa = batch_inertia if ewa is None else ewa * (1 - alpha) + batch_inertia * alpha
+                if self.verbose:
+                    print(f"Minibatch step {step}/{n_steps}: mean batch inertia: "
+                          f"{batch_inertia}, ewa inertia: {ewa}")
+                if tol > 0.0 and moved <= tol:
+                    if self.verbose:
+                        print(f"Converged (small centers change) at step {step}/{n_steps}")
+                    break
+                if ewa_min is None or ewa < ewa_min:
+                    no_improvement, ewa_min = 0, ewa
+                else:
+                    no_improvement += 1
+                if (self.max_no_improvement is not None
+                        and no_improvement >= self.max_no_improvement):
+                    if self.verbose:
+                        print("Converged (lack of improvement in inertia) at step "
+                              f"{step}/{n_steps}")
+                    break
+
+            self.cluster_centers_ = self._assign_centers()
+            self.n_steps_ = step
+            self.n_iter_ = int(math.ceil(step * batch / n))
+            self.n_features_in_ = d
+            self.__dict__.pop("_fast", None)
+            self.__dict__.pop("labels_", None)
+            if exact_inertia:
+                labels = np.empty(n, np.int32) if keep_labels else None
+                C = _kernels.Centers(self.cluster_centers_, self._shift, dtype)
+                res = lloyd_pass(engine, source, C, w, labels_out=labels)
+                self.inertia_ = (0.5 if spherical else 1.0) * float(res.inertia[0])
+                if labels is not None:
+                    self.labels_ = labels
+            else:
+                w_total = float(n if w is None else w.sum())
+                self.inertia_ = (ewa if ewa is not None else batch_inertia) * w_total
+        self._warn_if_degenerate(k)
+        return self
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One mini-batch step on X (all of its rows, weighted by sample_weight).
+
+        X may be any batch: an array, a .npy path or shards (read into memory as one
+        batch).  The first call initialises the centers from this batch; feed batches
+        from a generator with ``for Xb in gen: model.partial_fit(Xb)``.
+
+        Returns
+        -------
+        self
+        """
+        source = as_source(X)
+        has_centers = "cluster_centers_" in self.__dict__
+        m, d = source.n_samples, source.n_features
+        if has_centers and d != self.n_features_in_:
+            raise ValueError(f"X has {d} features, but MiniBatchKMeans is expecting "
+                             f"{self.n_features_in_} features as input")
+        w = check_sample_weight(sample_weight, m)
+        if not has_centers:
+            k, _, _, _, init_size = self._check_params(m)
+            self._metric = self.metric
+            self._dtype = source.dtype
+        dtype = self._dtype
+        if self._metric == "cosine":
+            source = unit_source(source)
+        Xb = np.ascontiguousarray(source.take(np.arange(m)), dtype=dtype)
+        if not np.isfinite(Xb).all():
+            raise ValueError(_nonfinite_message(Xb))
+        if not has_centers:
+            self._random_state = check_random_state(self.random_state)
+            init_array = None
+            if not isinstance(self.init, str):
+                init_array = check_init_array(self.init, k, d, dtype)
+                if self._metric == "cosine":
+                    init_array = normalize_centers(init_array, dtype)
+            self._shift = Xb.astype(F8).mean(axis=0)
+            sampler = _Sampler(m, w)
+            X_init = Xb[sampler.draw(self._random_state, init_size)]
+            with Engine(1) as one:
+                centers = self._initial_centers(
+                    one, ArraySource(Xb), X_init, k, self._random_state, w, self._shift,
+                    dtype, init_array, self._metric == "cosine")
+            self._reset_state(centers, k, d)
+            self._prev_centers = np.ascontiguousarray(centers, dtype=dtype)
+            self.n_steps_ = 0
+            self.n_features_in_ = d
+        self._step(Xb, w, self._random_state)
+        self.cluster_centers_ = self._assign_centers()
+        self.__dict__.pop("_fast", None)
+        self.n_steps_ += 1
+        if self.compute_labels is not False:
+            C = _kernels.Centers(self.cluster_centers_, self._shift, dtype)
+            labels = np.empty(m, np.int32)
+            mind = np.empty(m)
+            _kernels.assign_block(Xb, C, labels, mind)
+            self.labels_ = labels
+            self.inertia_ = ((0.5 if self._metric == "cosine" else 1.0)
+                             * float(mind.sum() if w is None else mind @ w))
+        return self
+
+    def _warn_if_degenerate(self, k):
+        labels = self.__dict__.get("labels_")
+        if labels is not None:
+            n_distinct = np.unique(labels).size
+            if n_distinct < k:
+                warnings.warn(
+                    f"Number of distinct clusters ({n_distinct}) found smaller than "
+                    f"n_clusters ({k}). Possibly due to duplicate points in X.",
+                    ConvergenceWarning, stacklevel=3)
+
+
+def _check_real(value, name):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not value >= 0 or not math.isfinite(value)):
+        raise ValueError(f"{name}={value!r} should be a finite real number >= 0")
+
+
+def _nonfinite_message(Xb):
+    bad = int(np.flatnonzero(~np.isfinite(Xb).all(axis=1))[0]) if not np.isfinite(
+        Xb).all() else None
+    if bad is None:
+        return "values of X are too large: their squared distances overflow float64"
+    return (f"X contains NaN or infinity (first at row {bad} of the batch); remove or "
+            "impute those values before clustering")

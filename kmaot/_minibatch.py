@@ -156,8 +156,8 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
         init = self.init
         is_array = not isinstance(init, str)
         if not is_array and init not in _INITS:
-            raise ValueError(f"init={init!r} should be 'auto', 'k-means++', 'k-means||', "
-                             "'random' or an array of shape (n_clusters, n_features)")
+            raise ValueError(f"init={init!r} should be 'k-means++', 'random', 'k-means||', "
+                             "'auto' or an array of shape (n_clusters, n_features)")
         if self.n_init == "auto":
             n_init = 3 if (not is_array and init == "random") else 1
         else:

@@ -653,6 +653,8 @@ class TestSampleWeight:
 # -------------------------------------------------- handled inputs give the same result
 def _fit(data, **kw):
     kw.setdefault("compute_labels", True)
+    # the same init for arrays and files (init='auto' is k-means|| for files)
+    kw.setdefault("init", "k-means++")
     return KMeans(3, random_state=SEED, **kw).fit(data)
 
 

@@ -182,7 +182,7 @@ def test_reproducible_and_seed_dependent(blobs32):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_quality_close_to_sklearn(dtype):
     """Median final inertia over seeds within 2% of scikit-learn's (same batch size)."""
-    X, _ = make_blobs(20000, 8, centers=10, cluster_std=1.5, random_state=5)
+    X, _ = make_blobs(10000, 8, centers=10, cluster_std=1.5, random_state=5)
     X = X.astype(dtype)
     ours = [MiniBatchKMeans(10, random_state=s, n_init=3).fit(X).inertia_ for s in range(5)]
     theirs = [SKMiniBatchKMeans(10, random_state=s, n_init=3, batch_size=1024).fit(X).inertia_

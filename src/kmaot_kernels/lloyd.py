@@ -17,8 +17,13 @@ Numerics
   ``mind`` and the inertia report.
 * Sums, counts (sample weights) and inertia are float64 and are accumulated strictly
   in row order, so splitting a block of rows into several calls gives bit-identical
-  results.  The kernels are compiled without fastmath: IEEE semantics make the
-  labels identical on every CPU target.
+  results.  fastmath is limited to contraction/reassociation (never nnan/ninf): it may
+  change the last bits of a score, which the error bound above covers, so labels stay
+  the float64 argmin on every CPU target.
+* Cost: the fast scores keep the best and the runner-up per row with min/max (no
+  branches), which costs a few percent; the exact recheck runs for a tiny fraction of
+  rows.  Accumulating in float64 instead of float32 costs one conversion per element
+  of the row added to its center's sum (measured: see README, "Numerics").
 """
 import numpy as np
 from numba import njit
@@ -45,10 +50,31 @@ def _argmin_update(g0, j, best, second, bj, P):
     for p in range(P):
         v = g0[p]
         bv = best[p]
-        lt = v < bv
-        second[p] = bv if lt else min(second[p], v)
-        bj[p] = j if lt else bj[p]
-        best[p] = v if lt else bv
+        second[p] = min(second[p], max(bv, v))
+        if v < bv:
+            bj[p] = j
+            best[p] = v
+
+
+@njit(nogil=True, fastmath=FAST)
+def _argmin_update2(g0, g1, j, best, second, bj, P):
+    for p in range(P):
+        v0 = g0[p]
+        v1 = g1[p]
+        bv = best[p]
+        bi = bj[p]
+        s = second[p]
+        s = min(s, max(bv, v0))
+        if v0 < bv:
+            bv = v0
+            bi = j
+        s = min(s, max(bv, v1))
+        if v1 < bv:
+            bv = v1
+            bi = j + 1
+        best[p] = bv
+        bj[p] = bi
+        second[p] = s
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -116,8 +142,7 @@ def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
             for p in range(P):
                 g0[p] = g0[p] - a0 * x0[p]
                 g1[p] = g1[p] - b0 * x0[p]
-        _argmin_update(g0, j0, best, second, bj, P)
-        _argmin_update(g1, j0 + 1, best, second, bj, P)
+        _argmin_update2(g0, g1, j0, best, second, bj, P)
     for j in range(kk, k):
         h0 = half_csq[j]
         for p in range(P):
@@ -216,22 +241,33 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     xt, g, best, second, bestj, xsq = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
+    inert = inertia[0]
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
         _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
         for i in range(m):
             r = start + i
             gap = np.float64(second[i]) - np.float64(best[i])
-            j, dist = _exact_row(X, r, c64, bestj[i], gap,
-                                 factor * (np.float64(xsq[i]) + cmax))
-            labels[r] = j
+            bound = factor * (np.float64(xsq[i]) + cmax)
             wi = w[r] if has_w else 1.0
-            for f in range(d):
-                sums[j, f] += wi * np.float64(X[r, f])
+            if gap > bound:
+                j = bestj[i]
+                dist = 0.0
+                for f in range(d):
+                    xf = np.float64(X[r, f])
+                    diff = xf - c64[j, f]
+                    dist += diff * diff
+                    sums[j, f] += wi * xf
+            else:
+                j, dist = _exact_row(X, r, c64, bestj[i], gap, bound)
+                for f in range(d):
+                    sums[j, f] += wi * np.float64(X[r, f])
+            labels[r] = j
             counts[j] += wi
-            inertia[0] += wi * dist
+            inert += wi * dist
             if has_mind:
                 mind[r] = dist
+    inertia[0] = inert
 
 
 @njit(nogil=True, fastmath=FAST)

@@ -93,6 +93,15 @@ def assign_block(X, C, labels, mind=None, module=None):
     _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
 
 
+def nearest_exact(X, C, labels, module=None):
+    """Nearest center of each row of X by exact float64 distances (few rows); returns
+    the number of rows with a non-finite distance."""
+    m = X.shape[0]
+    _check(X, C.dtype, (m, C.d), "X")
+    _check_out(labels, I4, (m,), "labels")
+    return _fn("nearest_exact", C.dtype, module)(X, C.c64, labels)
+
+
 def moments_block(X, ref, s1, s2, module=None):
     """s1 += sum(X - ref), s2 += sum((X - ref)**2) over rows, in row order."""
     m, d = X.shape

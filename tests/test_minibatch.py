@@ -179,11 +179,11 @@ def test_reproducible_and_seed_dependent(blobs32):
     assert not np.array_equal(a.cluster_centers_, c.cluster_centers_)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_quality_close_to_sklearn(dtype):
-    """Median final inertia over seeds within 2% of scikit-learn's (same batch size)."""
+def test_quality_close_to_sklearn():
+    """Median final inertia over seeds within 2% of scikit-learn's (same batch size).
+    (float32 here; float64 on digits below)"""
     X, _ = make_blobs(10000, 8, centers=10, cluster_std=1.5, random_state=5)
-    X = X.astype(dtype)
+    X = X.astype(np.float32)
     ours = [MiniBatchKMeans(10, random_state=s, n_init=3).fit(X).inertia_ for s in range(5)]
     theirs = [SKMiniBatchKMeans(10, random_state=s, n_init=3, batch_size=1024).fit(X).inertia_
               for s in range(5)]
@@ -299,7 +299,8 @@ def test_weights_act_as_repetitions_in_distribution():
 def test_zero_weight_rows_are_never_drawn():
     X = np.vstack([np.zeros((50, 2)), np.full((50, 2), 100.0)])
     w = np.r_[np.ones(50), np.zeros(50)]
-    km = MiniBatchKMeans(2, random_state=0, batch_size=20).fit(X, sample_weight=w)
+    with pytest.warns(ConvergenceWarning):  # all the weight sits on one point
+        km = MiniBatchKMeans(2, random_state=0, batch_size=20).fit(X, sample_weight=w)
     assert (km.cluster_centers_ < 1).all()
 
 

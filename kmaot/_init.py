@@ -171,7 +171,7 @@ def random_rows(source, n_clusters, random_state, sample_weight, dtype):
 
 
 #: rows of the scratch arrays handled at once by the sequential sweeps of k-means||
-_SWEEP = 1 << 20
+_SWEEP = 1 << 18
 
 
 def _nearest_update(engine, source, points, offset, dtype, shift, closest, owner,

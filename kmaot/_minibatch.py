@@ -79,8 +79,9 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
     random_state : None, int or numpy.random.RandomState
     tol : float, default=0.0
         Stop when the squared move of the centers in a step, summed over centers, is
-        <= tol times the mean per-feature variance (0 disables; a positive tol costs
-        no extra pass: the variance comes from the validation pass).
+        <= tol times the mean per-feature variance (0 disables; the variance comes
+        from the streaming pass ``fit`` always makes first, which also checks that
+        every value is finite).
     max_no_improvement : int or None, default=10
         Stop after this many steps without improvement of the smoothed batch inertia
         (None disables).
@@ -459,9 +460,8 @@ def _check_real(value, name):
 
 
 def _nonfinite_message(Xb):
-    bad = int(np.flatnonzero(~np.isfinite(Xb).all(axis=1))[0]) if not np.isfinite(
-        Xb).all() else None
-    if bad is None:
+    bad = np.flatnonzero(~np.isfinite(Xb).all(axis=1))
+    if bad.size == 0:
         return "values of X are too large: their squared distances overflow float64"
-    return (f"X contains NaN or infinity (first at row {bad} of the batch); remove or "
-            "impute those values before clustering")
+    return (f"X contains NaN or infinity (first at row {int(bad[0])} of the batch); "
+            "remove or impute those values before clustering")

@@ -16,7 +16,7 @@ import numpy as np
 from . import _kernels
 from ._base import ParamsMixin
 from ._engine import Engine
-from ._init import kmeans_parallel, kmeans_plusplus, random_rows
+from ._init import kmeans_parallel, kmeans_plusplus_in_memory, random_rows
 from ._kmeans import CentersModel, ConvergenceWarning
 from ._lloyd import lloyd_pass, moments_pass, tolerance
 from ._sources import ArraySource, as_source
@@ -26,6 +26,24 @@ from ._validation import (check_init_array, check_n_clusters, check_positive_int
 
 F8 = np.float64
 _INITS = ("auto", "k-means++", "k-means||", "random")
+
+
+#: passes over at most this many rows run on one thread
+_SMALL_PASS = 32768
+
+
+def _batch_reader(source, batch):
+    """rows -> C-contiguous array of those rows.  In-memory arrays are gathered into
+    one buffer reused by every step (no allocation per step); other sources use
+    ``take`` (memory-mapped reads)."""
+    if isinstance(source, ArraySource) and source.in_memory:
+        buf = np.empty((batch, source.n_features), dtype=source.dtype)
+        arr = source._arr
+
+        def read(rows):
+            return np.take(arr, rows, axis=0, out=buf)
+        return read
+    return source.take
 
 
 class _Sampler:
@@ -196,9 +214,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
             centers, _ = kmeans_parallel(engine, source, k, rng, w, shift, dtype,
                                          batch_size=batch_size, spherical=spherical)
         elif init == "k-means++":
-            with Engine(1) as one:
-                centers, _ = kmeans_plusplus(one, ArraySource(X_init), k, rng, None, shift,
-                                             dtype)
+            centers, _ = kmeans_plusplus_in_memory(X_init, k, rng)
         else:
             centers, _ = random_rows(ArraySource(X_init), k, rng, None, dtype)
         return centers
@@ -304,7 +320,9 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
         self._metric = self.metric
         self._dtype = dtype
 
-        with Engine(self.n_threads) as engine:
+        # a few thousand rows: a thread pool costs more than it saves (same results)
+        n_threads = 1 if n <= _SMALL_PASS else self.n_threads
+        with Engine(n_threads) as engine:
             # one streaming pass: every value finite, the shift of the fast kernels,
             # the scale of tol
             moments = moments_pass(engine, source)
@@ -328,6 +346,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
                 if best is None or inertia < best[1]:
                     best = (centers, inertia)
 
+            read = _batch_reader(source, batch)
             self._reset_state(best[0], k, d)
             self._prev_centers = np.ascontiguousarray(best[0], dtype=dtype)
             ewa = ewa_min = None
@@ -336,7 +355,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
             alpha = min(1.0, batch * 2.0 / (n + 1))
             step = 0
             for step in range(1, n_steps + 1):
-                Xb = source.take(sampler.draw(rng, batch))
+                Xb = read(sampler.draw(rng, batch))
                 batch_inertia, moved = self._step(Xb, None, rng)
                 batch_inertia /= batch
                 if step == 1:  # the inertia of the initialisation: not smoothed

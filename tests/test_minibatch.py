@@ -404,3 +404,21 @@ def test_bad_sample_weight_and_predict_before_fit(blobs32):
 def test_small_init_size_warns(blobs32):
     with pytest.warns(RuntimeWarning, match="init_size"):
         MiniBatchKMeans(6, init_size=3, random_state=0).fit(blobs32)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_in_memory_kmeanspp_draws_what_the_streaming_one_draws(weighted):
+    """MiniBatchKMeans seeds on its init sample with a NumPy k-means++: same algorithm
+    and random draws as the streaming k-means++ of KMeans, so the same rows."""
+    from kmaot._engine import Engine
+    from kmaot._init import kmeans_plusplus, kmeans_plusplus_in_memory
+    from kmaot._sources import ArraySource
+
+    X, _ = make_blobs(2000, 5, centers=8, random_state=9)
+    w = np.random.default_rng(0).uniform(0.5, 2, len(X)) if weighted else None
+    a, ia = kmeans_plusplus_in_memory(X, 8, np.random.RandomState(4), w)
+    with Engine(1) as eng:
+        b, ib = kmeans_plusplus(eng, ArraySource(X), 8, np.random.RandomState(4), w,
+                                X.mean(0), X.dtype)
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_array_equal(a, b)

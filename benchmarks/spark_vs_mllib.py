@@ -52,7 +52,7 @@ def main():
                             + F.randn(100 + j) for j in range(d)]).alias("x"))
           .select(array_to_vector("x").alias("features")).cache())
     df.count()
-    rdd = df.rdd.map(lambda r: r.features).cache()
+    rdd = df.rdd.map(lambda r: r.features.toArray()).cache()  # MLlib (RDD) vectors
     rdd.count()
     init = np.array([r.features.toArray() for r in df.limit(k).collect()])
     print(f"n={n} d={d} k={k} float64 partitions={args.partitions} master={args.master} "

@@ -178,6 +178,8 @@ class _SparkBackend:
             return _dist.chunk_lloyd(X, w, F8, centers, shift, off, "the features", where)
 
         parts = self._run(per_batch, _dist.combine_sums)
+        if not parts:  # no rows at all
+            return np.zeros(centers.shape), np.zeros(centers.shape[0]), np.zeros(1)
         return _dist.combine_sums(*parts)
 
     def farthest(self, centers, shift, n):

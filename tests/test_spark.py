@@ -115,6 +115,7 @@ def test_feature_forms_and_weights(spark, KMeans, form):
     np.testing.assert_array_equal(labels, local.predict(X))
 
 
+@pytest.mark.slow
 def test_kmeans_parallel_and_empty_cluster(spark, KMeans):
     X, true = _blobs(n=4_000, d=3, k=6, seed=5)
     df = _df(spark, X, "array")

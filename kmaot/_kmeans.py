@@ -21,6 +21,7 @@ class ConvergenceWarning(UserWarning):
 
 
 _INITS = ("k-means++", "random")
+_ALGORITHMS = ("auto", "lloyd", "bounded")
 #: predict() on at most this many rows of an array takes the direct path
 _SMALL = 4096
 #: predict measures every center exactly (lowest latency) for at most 8 rows, or while
@@ -67,6 +68,15 @@ class KMeans(ParamsMixin):
         Whether ``fit`` stores ``labels_`` (an int32 per row).  'auto' stores them for
         in-memory data and not for files, so that fitting a file needs memory
         independent of its number of rows; call ``predict`` on the file instead.
+    algorithm : {'auto', 'lloyd', 'bounded'}, default='auto'
+        How each Lloyd iteration finds the nearest centers; all three give the same
+        result, bit for bit.  'lloyd' measures every row against every center.
+        'bounded' keeps, per row, its label and a lower bound of the distance to the
+        other centers (Hamerly's bound, 12 bytes per row) and skips the rows whose label
+        cannot change: far fewer distance computations once the centers settle.
+        'auto' is 'bounded' for in-memory arrays with at least 16 clusters, 'lloyd'
+        otherwise: for files and memmaps memory must not grow with the number of rows,
+        and with few clusters a full assignment costs about as much as the check.
     standardize : bool, default=False
         Scale every feature to mean 0 and standard deviation 1 before clustering (a
         feature with standard deviation 0 is only centered).  The mean and standard
@@ -111,7 +121,7 @@ class KMeans(ParamsMixin):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
-                 compute_labels="auto", standardize=False):
+                 compute_labels="auto", algorithm="auto", standardize=False):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -122,6 +132,7 @@ class KMeans(ParamsMixin):
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.compute_labels = compute_labels
+        self.algorithm = algorithm
         self.standardize = standardize
 
     # ------------------------------------------------------------------ checks
@@ -149,6 +160,9 @@ class KMeans(ParamsMixin):
         if self.compute_labels not in ("auto", True, False):
             raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
                              "True or False")
+        if self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"algorithm={self.algorithm!r} should be one of "
+                             + ", ".join(repr(a) for a in _ALGORITHMS))
         if not isinstance(self.standardize, (bool, np.bool_)):
             raise TypeError(f"standardize={self.standardize!r} should be True or False")
         return k, max_iter, n_init
@@ -188,6 +202,9 @@ class KMeans(ParamsMixin):
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
 
+        use_bounds = (self.algorithm == "bounded"
+                      or (self.algorithm == "auto" and source.in_memory and k >= 16))
+
         with Engine(self.n_threads) as engine:
             if self.standardize:
                 mean, scale = fit_standardizer(engine, source, self.batch_size)
@@ -215,7 +232,7 @@ class KMeans(ParamsMixin):
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
                     labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
-                    callback=cb)
+                    use_bounds=use_bounds, callback=cb)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
 

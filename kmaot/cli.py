@@ -139,6 +139,9 @@ FIT_OPTIONS = [
      dict(default=None, type=int, help="threads (default: every core available)")),
     (("--seed",), "random_state",
      dict(default=0, type=int, help="seed of the initialisation (default: 0)")),
+    (("--algorithm",), "algorithm",
+     dict(default="auto", choices=["auto", "lloyd", "bounded"],
+          help="nearest-center search of each iteration; same result (default: auto)")),
     (("--standardize",), "standardize",
      dict(action="store_true", help="scale every feature to mean 0 and standard deviation "
                                     "1 (one streaming pass; stored in the model)")),

@@ -108,8 +108,9 @@ def test_fit_options_reach_the_estimator(data):
     np.testing.assert_array_equal(km.cluster_centers_, ref.cluster_centers_)
     assert km.max_iter == 2 and km.tol == 0 and km.n_iter_ == 2
     assert main(["fit", str(d / "all.npy"), "-k", "3", "--init", "random", "--n-init", "3",
-                 "--seed", "1", "-q", "-o", str(d / "r.npz")]) == 0
+                 "--seed", "1", "--algorithm", "bounded", "-q", "-o", str(d / "r.npz")]) == 0
     km = kmaot.load(d / "r.npz")
+    assert km.algorithm == "bounded" and km.n_init == 3
     ref = KMeans(3, init="random", n_init=3, random_state=1).fit(X)
     np.testing.assert_array_equal(km.cluster_centers_, ref.cluster_centers_)
 

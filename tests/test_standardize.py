@@ -93,13 +93,15 @@ def test_same_labels_as_sklearn_scaler_pipeline():
                                atol=1e-9)
 
 
+@pytest.mark.parametrize("k, algorithm", [(5, "auto"), (20, "auto"), (20, "lloyd")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bit_identical_to_kmaot_on_standardized_array(dtype):
-    """standardize=True is exactly 'standardize with (mean_, scale_), then fit'."""
+def test_bit_identical_to_kmaot_on_standardized_array(dtype, k, algorithm):
+    """standardize=True is exactly 'standardize with (mean_, scale_), then fit' (k=20:
+    the bounded search of algorithm='auto' on in-memory data)."""
     X = _data(dtype)
-    km = KMeans(5, random_state=0, standardize=True).fit(X)
+    km = KMeans(k, random_state=0, standardize=True, algorithm=algorithm).fit(X)
     Xs = ((X.astype(np.float64) - km.mean_) / km.scale_).astype(dtype)
-    plain = KMeans(5, random_state=0).fit(Xs)
+    plain = KMeans(k, random_state=0, algorithm=algorithm).fit(Xs)
     np.testing.assert_array_equal(km.cluster_centers_, plain.cluster_centers_)
     np.testing.assert_array_equal(km.labels_, plain.labels_)
     assert km.inertia_ == plain.inertia_ and km.n_iter_ == plain.n_iter_

@@ -304,12 +304,13 @@ def test_parse_k_range():
 
 
 # ---------------------------------------------------------------- errors
-def test_user_errors_are_one_line_exit_2(tmp_path, data):
+def test_user_errors_are_one_line_exit_2(tmp_path, data, capsys, monkeypatch):
     d, X = data
     np.save(tmp_path / "nan.npy", np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0]]))
     KMeans(3, random_state=0).fit(X).save(tmp_path / "m.npz")
     (tmp_path / "junk.npz").write_bytes(b"junk")
     np.save(tmp_path / "three.npy", X[:, :3])
+    monkeypatch.chdir(tmp_path)
     cases = [
         (["demo", "--data", tmp_path / "missing.npy"], "missing.npy"),
         (["demo", "--data", tmp_path / "nan.npy", "-k", "2"], "row 1"),
@@ -342,9 +343,19 @@ def test_user_errors_are_one_line_exit_2(tmp_path, data):
         (["elbow", d / "all.npy", "--k", "2:7000"], "larger than the number of rows"),
         (["frobnicate"], "invalid choice"),
     ]
-    for args, match in cases:
-        res = run_cli(*args, cwd=tmp_path)
-        assert_one_line_error(res, match)
+    # a few through a real process (exit code, stderr), the rest in this process:
+    # main() returns 2 after printing; an exception escaping it would fail the test
+    for i, (args, match) in enumerate(cases):
+        if i in (0, 4, 7, 15, len(cases) - 1):
+            assert_one_line_error(run_cli(*args, cwd=tmp_path), match)
+            continue
+        capsys.readouterr()
+        try:
+            rc = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse
+            rc = exc.code
+        err = capsys.readouterr().err
+        assert_one_line_error(subprocess.CompletedProcess(args, rc, "", err), match)
     assert not (tmp_path / "o.npz").exists() and not (tmp_path / "l.npy").exists()
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".kmaot-")]
 

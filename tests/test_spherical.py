@@ -125,3 +125,22 @@ def test_huge_finite_rows_are_normalised():
     km = KMeans(2, metric="cosine", init=np.array([[1.0, 1.0], [1.0, -1.0]])).fit(X)
     assert km.labels_.tolist() == [0, 1, 1, 0] or km.labels_.tolist() == [0, 1, 0, 0]
     assert np.isfinite(km.cluster_centers_).all()
+
+
+def test_saved_and_pickled_models_keep_the_metric(tmp_path):
+    import pickle
+
+    import kmaot
+
+    X = _directions(n=1000, seed=9)
+    km = KMeans(4, metric="cosine", random_state=0).fit(X)
+    km.save(tmp_path / "m.npz")
+    loaded = kmaot.load(tmp_path / "m.npz")
+    assert loaded.metric == "cosine"
+    np.testing.assert_array_equal(loaded.predict(X * 7.0), km.labels_)
+    for metric in ("cosine", "euclidean"):
+        mb = MiniBatchKMeans(4, metric=metric, random_state=0).fit(X)
+        mb.predict(X[:3])  # euclidean: caches the compiled kernel, which pickling drops
+        again = pickle.loads(pickle.dumps(mb))
+        np.testing.assert_array_equal(again.predict(X), mb.predict(X))
+        np.testing.assert_allclose(again.transform(X[:5]), mb.transform(X[:5]))

@@ -115,7 +115,8 @@ def test_file_fit_equals_in_memory_fit_for_any_batch(tmp_path, dtype):
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "a.npy", X[:1234])
     np.save(tmp_path / "b.npy", X[1234:])
-    ref = KMeans(5, random_state=1, standardize=True).fit(X)
+    # files and shards default to init='k-means||' (init='auto')
+    ref = KMeans(5, random_state=1, standardize=True, init="k-means||").fit(X)
     for data, bs, threads in ((str(tmp_path / "x.npy"), 333, 2),
                               (str(tmp_path / "x.npy"), None, 1),
                               ([str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], 1000, 2)):

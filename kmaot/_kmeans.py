@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _kernels
 from ._base import ParamsMixin
+from ._checkpoint import Checkpoint, data_fingerprint, params_fingerprint
 from ._engine import Engine
 from ._init import kmeans_plusplus, random_rows
 from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
@@ -13,6 +14,15 @@ from ._sources import as_source
 from ._validation import (check_finite, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
+
+
+def _saver(ckpt, run, best, rng_state, moments):
+    """lloyd's save hook: the run in progress every ckpt.every iterations."""
+    def save(centers, stats):
+        if len(stats) % ckpt.every == 0:
+            ckpt.save(run, centers, stats, None if best is None else best[:4], rng_state,
+                      moments)
+    return save
 
 
 class ConvergenceWarning(UserWarning):
@@ -135,7 +145,7 @@ class KMeans(ParamsMixin):
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, checkpoint=None, checkpoint_every=5):
         """Compute the clustering.
 
         Parameters
@@ -147,6 +157,17 @@ class KMeans(ParamsMixin):
         y : ignored
         sample_weight : array of shape (n_samples,), optional
             Weight of every row (a weight w counts as w repeated rows).
+        checkpoint : str or os.PathLike, optional
+            A ``.npz`` file where the state of the fit is saved every
+            ``checkpoint_every`` iterations and after every initialisation run, written
+            atomically (temporary file, then rename).  If the file exists when ``fit``
+            starts, the fit resumes from it and ends with exactly the result of an
+            uninterrupted fit; a corrupt checkpoint, or one written for other data or
+            other parameters, is refused with ValueError.  The file is removed when the
+            fit completes.  ``batch_size``, ``n_threads`` and ``verbose`` may differ
+            between the interrupted and the resumed fit.
+        checkpoint_every : int, default=5
+            Lloyd iterations between two saves of the checkpoint.
 
         Returns
         -------
@@ -163,14 +184,31 @@ class KMeans(ParamsMixin):
         rng = check_random_state(self.random_state)
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
+        ckpt, resume = None, None
+        if checkpoint is not None:
+            ckpt = Checkpoint(checkpoint,
+                              params_fingerprint(self, k, n_init, dtype, w),
+                              data_fingerprint(source), checkpoint_every)
+            resume = ckpt.load()
 
         with Engine(self.n_threads) as engine:
             moments = moments_pass(engine, source, self.batch_size)
             shift = moments.mean
             tol = tolerance(moments, self.tol)
-            best = None
-            for run in range(n_init):
-                if init_centers is not None:
+            best, first_run = None, 0
+            if resume is not None:
+                ckpt.check_moments(resume, moments)
+                if rng is np.random.mtrand._rand:  # random_state=None: leave the global
+                    rng = np.random.RandomState()  # generator alone
+                rng.set_state(resume.rng_state)
+                first_run = resume.run
+                if resume.best is not None:
+                    best = resume.best + (None,)  # labels recomputed below if needed
+            for run in range(first_run, n_init):
+                prior_stats = None
+                if resume is not None and run == resume.run and resume.centers is not None:
+                    centers0, prior_stats = resume.centers, resume.stats
+                elif init_centers is not None:
                     centers0 = init_centers
                 elif self.init == "k-means++":
                     centers0, _ = kmeans_plusplus(engine, source, k, rng, w, shift, dtype,
@@ -179,12 +217,23 @@ class KMeans(ParamsMixin):
                     centers0, _ = random_rows(source, k, rng, w, dtype)
                 if self.verbose:
                     print(f"Initialization complete (run {run + 1} of {n_init})")
+                save = None
+                if ckpt is not None:
+                    save = _saver(ckpt, run, best, rng.get_state(), moments)
                 labels = np.empty(n, np.int32) if keep_labels else None
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
-                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose)
+                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
+                    stats=prior_stats, save=save)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
+                if ckpt is not None and run + 1 < n_init:
+                    ckpt.save(run + 1, None, [], best[:4], rng.get_state(), moments)
+            if keep_labels and best[4] is None:  # the best run finished before a resume
+                labels = np.empty(n, np.int32)
+                assign_pass(engine, source, _kernels.Centers(best[0], shift, dtype), labels,
+                            batch_size=self.batch_size)
+                best = best[:4] + (labels,)
 
         centers, inertia, n_iter, stats, labels = best
         self.cluster_centers_ = centers
@@ -205,6 +254,8 @@ class KMeans(ParamsMixin):
                 f"Number of distinct clusters ({n_distinct}) found smaller than "
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=2)
+        if ckpt is not None:
+            ckpt.remove()
         return self
 
     # --------------------------------------------------------------- predict

@@ -178,7 +178,8 @@ def tolerance(moments, tol):
 
 
 def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
-          labels_out=None, batch_size=None, verbose=0, callback=None):
+          labels_out=None, batch_size=None, verbose=0, callback=None, stats=None,
+          save=None):
     """Lloyd's algorithm from the given initial centers.
 
     Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
@@ -189,12 +190,17 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     iteration (inertia with respect to the centers at the start of the iteration,
     center_shift, n_empty relocated, seconds).  labels_out, if given, receives the
     labels with respect to the returned centers.
+
+    Resuming (checkpoints): ``stats`` holds the statistics of the iterations already
+    run and ``centers`` the centers they ended with; the loop goes on from there.
+    ``save(centers, stats)``, if given, is called after every iteration that does not
+    end the loop.
     """
     centers = np.ascontiguousarray(centers, dtype=dtype)
-    stats = []
+    stats = [] if stats is None else list(stats)
     strict = False
     inertia = None
-    for it in range(max_iter):
+    for it in range(len(stats), max_iter):
         t0 = time.perf_counter()
         C = _kernels.Centers(centers, shift, dtype)
         res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
@@ -221,6 +227,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
                 print(f"Converged at iteration {it}: center shift {shift_tot} "
                       f"within tolerance {tol}.")
             break
+        if save is not None:
+            save(centers, stats)
     n_iter = len(stats)
     if not strict:
         # one more E-step so that labels and inertia match the returned centers

@@ -12,6 +12,7 @@ unpickling), checking that the file really holds the bytes its header promises, 
 memory-mapping the data read-only.  Nothing is loaded: pages come in batch by batch.
 """
 import os
+import stat
 
 import numpy as np
 
@@ -74,6 +75,10 @@ def read_npy_header(path):
         raise FileNotFoundError(f"{path}: no such file")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not a .npy file")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # a FIFO would block open() forever, a device has no fixed size
+        raise ValueError(f"{path} is not a regular file (a pipe, socket or device); "
+                         "kmaot reads .npy files")
     size = os.path.getsize(path)
     with open(path, "rb") as fp:
         head = fp.read(8)
@@ -122,18 +127,39 @@ class NpyFile:
 
     def __init__(self, path):
         self.path = os.fspath(path)
+        stamp = _stamp(self.path) if os.path.exists(self.path) else None
         shape, file_dtype, fortran, offset = read_npy_header(self.path)
         self.n_samples, self.n_features = shape
         self.file_dtype = file_dtype
         self.dtype = compute_dtype(file_dtype, self.path)
         self.fortran_order = fortran
+        self._stamp = stamp  # taken before the header was read
         self._mm = np.memmap(self.path, dtype=file_dtype, mode="r", offset=offset,
                              shape=shape, order="F" if fortran else "C")
+        self.check_unchanged()
 
     def default_batch_size(self):
         return _rows_for_bytes(self.n_features, self.dtype)
 
+    def check_unchanged(self):
+        """Raise ValueError if the file was truncated, rewritten or replaced since it
+        was opened.  Reading a memory-mapped file that has shrunk would kill the
+        process (SIGBUS), and one that was rewritten would mix two datasets; this is
+        checked before every batch (a stat call), which leaves only a race with a
+        writer active during that batch."""
+        try:
+            now = _stamp(self.path)
+        except OSError as exc:
+            raise ValueError(f"{self.path} can no longer be read ({exc}); it was removed "
+                             "or replaced while kmaot was reading it") from None
+        if now != self._stamp:
+            raise ValueError(
+                f"{self.path} changed while kmaot was reading it (size, modification "
+                "time or inode differ from when it was opened); do not modify a data file "
+                "during fit or predict")
+
     def _rows(self, start, stop):
+        self.check_unchanged()
         view = self._mm[start:stop]
         if view.dtype == self.dtype and view.flags.c_contiguous:
             return np.asarray(view)  # zero-copy view of the mapping
@@ -145,11 +171,17 @@ class NpyFile:
             yield s, self._rows(s, min(s + bs, self.n_samples))
 
     def take(self, rows):
+        self.check_unchanged()
         rows = np.asarray(rows, dtype=np.intp)
         return np.ascontiguousarray(self._mm[rows], dtype=self.dtype)
 
     def describe_row(self, row):
         return f"{self.path} contains NaN or infinity (first at row {row})"
+
+
+def _stamp(path):
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 class ShardSource:

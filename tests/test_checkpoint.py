@@ -108,7 +108,7 @@ def test_resume_from_every_save_point(tmp_path, monkeypatch):
     params = dict(PARAMS, init="random", n_init=4, max_iter=16)
     ref = KMeans(**params).fit(X)
     bests = []
-    for n_saves in range(1, 60):
+    for n_saves in range(1, 60, 2):
         path = tmp_path / f"ck{n_saves}.npz"
         saves = _interrupt_after(monkeypatch, n_saves)
         try:
@@ -122,7 +122,7 @@ def test_resume_from_every_save_point(tmp_path, monkeypatch):
         km = KMeans(**params).fit(X, checkpoint=path)
         _assert_identical(km, ref)
         bests.append((saves[-1], meta["progress"]["best"] is not None))
-    assert len(bests) >= 8 and any(b for _, b in bests) and not all(b for _, b in bests)
+    assert len(bests) >= 5 and any(b for _, b in bests) and not all(b for _, b in bests)
 
 
 @pytest.mark.parametrize("n_saves", [2, 7, 11])

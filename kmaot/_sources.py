@@ -11,6 +11,7 @@ Every source serves the same two operations to the drivers:
 unpickling), checking that the file really holds the bytes its header promises, and
 memory-mapping the data read-only.  Nothing is loaded: pages come in batch by batch.
 """
+import io
 import os
 import stat
 
@@ -20,6 +21,8 @@ from ._validation import as_2d_float_array, compute_dtype
 
 #: rows per batch for file sources when the user gives no batch_size: ~64 MiB
 DEFAULT_BATCH_BYTES = 64 * 2**20
+#: longest .npy header read (numpy itself refuses more than 10,000 characters)
+MAX_HEADER_BYTES = 2**16
 
 
 class ArraySource:
@@ -86,18 +89,36 @@ def read_npy_header(path):
             raise ValueError(
                 f"{path} is not a .npy file (no NUMPY magic at its start); "
                 "save arrays with numpy.save")
-        fp.seek(0)
+        major, minor = head[6], head[7]
+        if (major, minor) not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"{path}: unsupported .npy format version {major}.{minor} "
+                             "(kmaot reads versions 1.0, 2.0 and 3.0)")
+        # read the header length ourselves: numpy would allocate whatever it says
+        # (up to 4 GiB for a 12-byte file) before checking it against the file
+        len_bytes = fp.read(2 if major == 1 else 4)
+        if len(len_bytes) < (2 if major == 1 else 4):
+            raise ValueError(f"{path}: unreadable .npy header (the file ends inside it)")
+        hlen = int.from_bytes(len_bytes, "little")
+        offset = 8 + len(len_bytes) + hlen
+        if hlen > MAX_HEADER_BYTES or offset > size:
+            raise ValueError(
+                f"{path}: unreadable .npy header (it claims {hlen} bytes; the file has "
+                f"{size} bytes and kmaot reads headers of at most {MAX_HEADER_BYTES})")
+        header = fp.read(hlen)
+    if major == 3:  # utf-8 header; numpy 2 keeps its reader private: use the 2.0 one
         try:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-            else:
-                shape, fortran, dtype = np.lib.format._read_array_header(fp, version)
-        except Exception as exc:
-            raise ValueError(f"{path}: unreadable .npy header ({exc})") from None
-        offset = fp.tell()
+            header = header.decode("utf-8").encode("latin1")
+        except UnicodeError:
+            raise ValueError(f"{path}: unreadable .npy header (non-latin-1 characters: "
+                             "only structured dtypes need them, and kmaot reads plain "
+                             "numeric arrays)") from None
+    try:
+        stream = io.BytesIO(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+        np.lib.format.read_magic(stream)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except Exception as exc:  # ValueError, SyntaxError, RecursionError, MemoryError, ...
+        raise ValueError(f"{path}: unreadable .npy header ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
     if dtype.hasobject:
         raise ValueError(
             f"{path} holds Python objects (dtype {dtype}); kmaot reads numeric .npy files "
@@ -161,9 +182,10 @@ class NpyFile:
     def _rows(self, start, stop):
         self.check_unchanged()
         view = self._mm[start:stop]
-        if view.dtype == self.dtype and view.flags.c_contiguous:
+        if view.dtype == self.dtype and view.flags.c_contiguous and view.flags.aligned:
             return np.asarray(view)  # zero-copy view of the mapping
-        return np.ascontiguousarray(view, dtype=self.dtype)  # byte swap, ints, Fortran
+        # byte swap, ints, Fortran order, or data at an odd offset (a hand-made header)
+        return np.array(view, dtype=self.dtype, order="C")
 
     def batches(self, batch_size=None, start=0):
         bs = batch_size or self.default_batch_size()

@@ -39,6 +39,12 @@ def test_many_threads_predict_one_model(dtype, tmp_path):
         for a, b in zip(got, serial):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(serial[-4], km.labels_[1:5001])
+    # transform and score too
+    calls = [lambda q=q: km.transform(q) for q in queries[35:]] + \
+        [lambda q=q: km.score(q) for q in queries[35:]]
+    serial = [c() for c in calls]
+    for a, b in zip(_run_together(calls), serial):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_predict_while_centers_are_replaced():

@@ -61,26 +61,29 @@ def _meta(path):
 
 
 # ------------------------------------------------------------------ resumption
-@pytest.mark.parametrize("init, n_init, n_saves", [
-    ("k-means++", 1, 1),      # early in the only run
-    ("k-means++", 1, 9),      # late in the only run
-    ("random", 3, 4),         # inside the first of three runs (RNG state restored)
-    ("random", 3, 13),        # a later run: best of the finished runs restored
-    ("k-means++", 2, 12),     # right after the save at the end of a run
+@pytest.mark.parametrize("init, n_init, n_saves, algorithm", [
+    ("k-means++", 1, 1, "lloyd"),      # early in the only run
+    ("k-means++", 1, 9, "lloyd"),      # late in the only run
+    ("random", 3, 4, "lloyd"),         # inside the first of three runs (RNG restored)
+    ("random", 3, 13, "lloyd"),        # a later run: best of the finished runs restored
+    ("k-means++", 2, 12, "lloyd"),     # right after the save at the end of a run
+    ("k-means++", 2, 7, "bounded"),    # bounds start afresh on resume: same result
 ])
-def test_resume_in_process_is_identical(tmp_path, monkeypatch, init, n_init, n_saves):
+def test_resume_in_process_is_identical(tmp_path, monkeypatch, init, n_init, n_saves,
+                                        algorithm):
     X = _data()
     params = dict(PARAMS, init=init, n_init=n_init)
-    ref = KMeans(**params).fit(X)
+    ref = KMeans(**params, algorithm="lloyd").fit(X)
     path = tmp_path / "fit.ckpt.npz"
     saves = _interrupt_after(monkeypatch, n_saves)
     with pytest.raises(_Stop):
-        KMeans(**params).fit(X, checkpoint=path, checkpoint_every=2)
+        KMeans(**params, algorithm=algorithm).fit(X, checkpoint=path, checkpoint_every=2)
     assert path.exists() and len(saves) == n_saves
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
     monkeypatch.undo()
-    # batch_size and n_threads do not change the result: they may differ on resume
-    km = KMeans(**params, batch_size=500, n_threads=2).fit(X, checkpoint=path)
+    # batch_size, n_threads and algorithm do not change the result: they may differ
+    km = KMeans(**params, batch_size=500, n_threads=2, algorithm="bounded").fit(
+        X, checkpoint=path)
     _assert_identical(km, ref)
     assert not path.exists()  # removed once the fit completed
 

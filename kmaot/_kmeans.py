@@ -37,6 +37,7 @@ _SMALL = 4096
 #: rows * n_clusters * n_features stays under this (measured crossover)
 _EXACT_WORK = 16384
 _INF = float("inf")
+_F4 = np.dtype(np.float32)
 
 
 class KMeans(ParamsMixin):
@@ -327,6 +328,8 @@ class KMeans(ParamsMixin):
                 fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
                 if not mind.max() < _INF:
                     check_finite(X, "X")
+                if dtype == _F4:
+                    _kernels._check_f32_scores(C, mind)
                 return labels
         source = self._source_for_predict(X)
         labels = np.empty(source.n_samples, np.int32)

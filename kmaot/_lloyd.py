@@ -35,23 +35,35 @@ def moments_pass(engine, source, batch_size=None):
     total1 = np.zeros(d)
     total2 = np.zeros(d)
 
+    f32 = source.dtype == np.float32
+    span = [np.inf, -np.inf]  # float32 data: its smallest and largest value
+
     def new_state():
-        return [np.zeros(d), np.zeros(d)]
+        return [np.zeros(d), np.zeros(d), np.inf, -np.inf]
 
     def work(state, r0, Xp):
         _kernels.moments_block(Xp, ref, state[0], state[1])
         if not (np.isfinite(state[0]).all() and np.isfinite(state[1]).all()):
             _raise_nonfinite(source, r0, Xp)
+        if f32:
+            state[2] = min(state[2], float(Xp.min()))
+            state[3] = max(state[3], float(Xp.max()))
 
     def fold(state):
         total1.__iadd__(state[0])
         total2.__iadd__(state[1])
+        span[0] = min(span[0], state[2])
+        span[1] = max(span[1], state[3])
 
     engine.run(source, B, new_state, work, fold, batch_size=batch_size)
     n = source.n_samples
     m1 = total1 / n
     mean = ref + m1
     var = np.maximum(total2 / n - m1 * m1, 0.0)
+    if f32:  # the float32 kernels score ||x - mean||^2 in float32
+        r = max(span[1] - float(mean.min()), float(mean.max()) - span[0])
+        if d * r * r > _kernels.F32_SAFE:
+            _kernels.raise_f32_range(d * r * r)
     return Moments(n, mean, var)
 
 

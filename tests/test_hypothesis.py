@@ -48,6 +48,8 @@ BAD = ["?", "<c8", "<c16", "O", "<U3", "<M8[s]"]
 #: magnitude above which float64 squared distances may overflow: "too large" is a
 #: correct answer there
 HUGE = 1e100
+#: the same for float32 data, whose kernels score squared norms in float32
+HUGE32 = 1e17
 
 
 # ------------------------------------------------------------------------ strategy
@@ -187,7 +189,9 @@ def check_case(case):
             msg = str(exc)
             assert msg and "internal error" not in msg, msg
             expected = (not facts["valid"] or not facts["k_valid"] or not facts["finite"]
-                        or not facts["weights_ok"] or facts["max_abs"] > HUGE)
+                        or not facts["weights_ok"] or facts["max_abs"] > HUGE
+                        or facts["max_abs"] > HUGE32
+                        and _compute_view(X[:0], layout)[1] == np.float32)
             assert expected, f"unexpected {type(exc).__name__}: {msg}"
             if not facts["finite"] and facts["valid"] and facts["k_valid"]:
                 assert isinstance(exc, ValueError)
@@ -238,6 +242,25 @@ def _check_result(km, Xc, cdtype, params, w, data, layout):
 @given(draw_case())
 def test_any_input_gives_a_verified_result_or_a_clear_error(case):
     check_case(case)
+
+
+@pytest.mark.parametrize("value", [1e19, 1e20, 1e29, 3e38])
+def test_float32_overflow_is_refused_not_garbage(value):
+    """Found by benchmarks/fuzz_long.py: float32 rows near 1e29 overflowed the float32
+    scores and gave wrong labels and inertia silently.  Now: ValueError (fit, predict,
+    score), or the exact float64 path for a few rows."""
+    X = np.array([[value], [-value * 0.9], [value * 0.5]], dtype=np.float32)
+    with pytest.raises(ValueError, match="float32 data too spread out.*float64"):
+        KMeans(2, random_state=0).fit(X)
+    km = KMeans(2, random_state=0).fit(X.astype(np.float64))  # the advised conversion
+    assert np.isfinite(km.inertia_)
+    km32 = KMeans(2, random_state=0).fit(np.array([[0.0], [1.0], [5.0]], np.float32))
+    Q = np.full((5000, 1), value, np.float32)
+    for call in (km32.predict, km32.score):
+        with pytest.raises(ValueError, match="float32 data too spread out"):
+            call(Q)
+    far = int(np.argmax(km32.cluster_centers_[:, 0]))  # the center nearest to +value
+    np.testing.assert_array_equal(km32.predict(Q[:3]), [far] * 3)  # exact path: right
 
 
 @st.composite

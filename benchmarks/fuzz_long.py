@@ -39,6 +39,9 @@ def main():
     @given(th.draw_case())
     def run(case):
         outcomes[th.check_case(case)] += 1
+        done = sum(outcomes.values())
+        if done % 1000 == 0:
+            print(f"... {done} cases, {time.perf_counter() - t0:.0f} s", flush=True)
 
     from hypothesis import seed as hseed
     hseed(args.seed)(run)()

@@ -108,7 +108,7 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
         _check_f32_scores(C, mind)
 
 
-def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_full,
+def lloyd_bounds_block(X, C, w, delta, sep, labels, lower, sums, counts, inertia, n_full,
                        module=None):
     """lloyd_block that skips rows whose label cannot change (see the kernel source):
     labels and lower are the per-row state carried from the previous pass."""
@@ -120,6 +120,7 @@ def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_f
     else:
         _check(w, F8, (m,), "w")
     _check(delta, F8, (C.k,), "delta")
+    _check(sep, F8, (C.k,), "sep")
     _check_out(labels, I4, (m,), "labels")
     if m and not (0 <= int(labels.min()) and int(labels.max()) < C.k):
         raise TypeError("kmaot internal error: labels out of range for the bounds kernel")
@@ -129,7 +130,8 @@ def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_f
     _check_out(inertia, F8, (1,), "inertia")
     _check_out(n_full, np.dtype(np.int64), (1,), "n_full")
     _fn("lloyd_bounds_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, delta,
-                                             labels, lower, sums, counts, inertia, n_full)
+                                             sep, labels, lower, sums, counts, inertia,
+                                             n_full)
 
 
 def assign_block(X, C, labels, mind=None, module=None):

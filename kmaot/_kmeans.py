@@ -11,6 +11,7 @@ from ._engine import Engine
 from ._init import kmeans_plusplus, random_rows
 from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
 from ._sources import as_source
+from ._standardize import fit_standardizer, standardize, standardized
 from ._validation import (check_finite, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
@@ -87,6 +88,15 @@ class KMeans(ParamsMixin):
         'auto' is 'bounded' for in-memory arrays with at least 16 clusters, 'lloyd'
         otherwise: for files and memmaps memory must not grow with the number of rows,
         and with few clusters a full assignment costs about as much as the check.
+    standardize : bool, default=False
+        Scale every feature to mean 0 and standard deviation 1 before clustering (a
+        feature with standard deviation 0 is only centered).  The mean and standard
+        deviation are computed in one streaming pass over the data (unweighted) and
+        applied batch by batch, so fitting a file stays memory bounded; ``predict``,
+        ``transform`` and ``score`` apply the same scaling to their input.  Centers,
+        inertia, distances and an ``init`` array are in the standardized space (as in a
+        ``StandardScaler`` + ``KMeans`` pipeline): ``cluster_centers_ * scale_ +
+        mean_`` gives the centers in the original units.
 
     Attributes
     ----------
@@ -103,6 +113,9 @@ class KMeans(ParamsMixin):
     iteration_stats_ : list of dict
         Per iteration of the best run: iteration, inertia (with respect to the centers
         at the start of the iteration), center_shift, n_empty, seconds.
+    mean_, scale_ : ndarray of shape (n_features,), float64
+        Only with ``standardize=True``: the per-feature mean and scale (standard
+        deviation, or 1 where it is 0) of the training data.
 
     Examples
     --------
@@ -119,7 +132,7 @@ class KMeans(ParamsMixin):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
-                 compute_labels="auto", algorithm="auto"):
+                 compute_labels="auto", algorithm="auto", standardize=False):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -131,6 +144,7 @@ class KMeans(ParamsMixin):
         self.n_threads = n_threads
         self.compute_labels = compute_labels
         self.algorithm = algorithm
+        self.standardize = standardize
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_samples):
@@ -160,10 +174,13 @@ class KMeans(ParamsMixin):
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm={self.algorithm!r} should be one of "
                              + ", ".join(repr(a) for a in _ALGORITHMS))
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize={self.standardize!r} should be True or False")
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y=None, sample_weight=None, *, checkpoint=None, checkpoint_every=5):
+    def fit(self, X, y=None, sample_weight=None, *, callback=None, checkpoint=None,
+            checkpoint_every=5):
         """Compute the clustering.
 
         Parameters
@@ -175,6 +192,11 @@ class KMeans(ParamsMixin):
         y : ignored
         sample_weight : array of shape (n_samples,), optional
             Weight of every row (a weight w counts as w repeated rows).
+        callback : callable, optional
+            Called after every Lloyd iteration with a dict: the entry of
+            ``iteration_stats_`` plus ``run``, ``n_init``, ``max_iter``, ``tol``
+            (absolute) and ``n_samples`` (the command line draws its progress bar
+            with it).
         checkpoint : str or os.PathLike, optional
             A ``.npz`` file where the state of the fit is saved every
             ``checkpoint_every`` iterations and after every initialisation run, written
@@ -213,6 +235,9 @@ class KMeans(ParamsMixin):
                       or (self.algorithm == "auto" and source.in_memory and k >= 16))
 
         with Engine(self.n_threads) as engine:
+            if self.standardize:
+                mean, scale = fit_standardizer(engine, source, self.batch_size)
+                source = standardized(source, mean, scale)
             moments = moments_pass(engine, source, self.batch_size)
             shift = moments.mean
             tol = tolerance(moments, self.tol)
@@ -242,10 +267,15 @@ class KMeans(ParamsMixin):
                 if ckpt is not None:
                     save = _saver(ckpt, run, best, rng.get_state(), moments)
                 labels = np.empty(n, np.int32) if keep_labels else None
+                cb = None
+                if callback is not None:
+                    extra = {"run": run + 1, "n_init": n_init, "max_iter": max_iter,
+                             "tol": tol, "n_samples": n}
+                    cb = lambda st, extra=extra: callback({**st, **extra})  # noqa: E731
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
                     labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
-                    use_bounds=use_bounds, stats=prior_stats, save=save)
+                    use_bounds=use_bounds, callback=cb, stats=prior_stats, save=save)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
                 if ckpt is not None and run + 1 < n_init:
@@ -264,6 +294,11 @@ class KMeans(ParamsMixin):
         self.n_features_in_ = d
         self._shift = np.asarray(shift, dtype=np.float64)
         self.__dict__.pop("_fast", None)
+        if self.standardize:
+            self.mean_, self.scale_ = mean, scale
+        else:
+            self.__dict__.pop("mean_", None)
+            self.__dict__.pop("scale_", None)
         if labels is not None:
             self.labels_ = labels
             n_distinct = np.unique(labels).size
@@ -287,6 +322,8 @@ class KMeans(ParamsMixin):
             raise ValueError(
                 f"X has {source.n_features} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input")
+        if "mean_" in self.__dict__:
+            source = standardized(source, self.mean_, self.scale_)
         return source
 
     def _prepared(self, dtype):
@@ -317,6 +354,8 @@ class KMeans(ParamsMixin):
                 and "cluster_centers_" in self.__dict__ and X.flags.c_contiguous):
             _, dtype, d, exact, fn, C = self._fast_predictor()
             if X.shape[1] == d and (X.dtype is dtype or X.dtype == dtype):
+                if "mean_" in self.__dict__:
+                    X = standardize(X, self.mean_, self.scale_, dtype)
                 n = X.shape[0]
                 labels = np.empty(n, np.int32)
                 if n <= 8 or n * C.k * d <= _EXACT_WORK:
@@ -333,11 +372,17 @@ class KMeans(ParamsMixin):
                 return labels
         source = self._source_for_predict(X)
         labels = np.empty(source.n_samples, np.int32)
+        self._assign(source, labels)
+        return labels
+
+    def _assign(self, source, labels):
+        """Fill labels (an int32 ndarray of shape (n_samples,), possibly a view of a
+        memory-mapped file) with the nearest center of every row of a source returned
+        by ``_source_for_predict``."""
         n_threads = 1 if source.n_samples <= 8 * _SMALL else self.n_threads
         with Engine(n_threads) as engine:
             assign_pass(engine, source, self._prepared(source.dtype), labels,
                         batch_size=self.batch_size)
-        return labels
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the labels of X (computed even for file inputs)."""
@@ -371,3 +416,26 @@ class KMeans(ParamsMixin):
             res = lloyd_pass(engine, source, self._prepared(source.dtype), w,
                              batch_size=self.batch_size)
         return -float(res.inertia[0])
+
+    # ------------------------------------------------------------ persistence
+    #: private fitted state that ``save`` stores besides the public attributes
+    _saved_private = ("_shift",)
+
+    def save(self, path):
+        """Write the fitted model to ``path``: a versioned ``.npz`` (centers, parameters,
+        standardization, fit statistics, kmaot version) that ``kmaot.load`` reads back
+        without pickle.  ``labels_`` is not stored.
+
+        Examples
+        --------
+        >>> km.save("model.npz")                        # doctest: +SKIP
+        >>> kmaot.load("model.npz").predict(X)          # doctest: +SKIP
+        """
+        from ._io import save
+
+        save(self, path)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fast", None)  # holds a compiled kernel: rebuilt on first predict
+        return state

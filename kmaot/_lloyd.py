@@ -118,6 +118,25 @@ class Bounds:
         self.c64 = None
         self.n_full = 0
 
+    @staticmethod
+    def separation(C):
+        """Half the distance from each center to its nearest other center, rounded
+        down by far more than its float64 error (0 where centers coincide, k == 1: inf).
+
+        Direct differences, center by center (k * k * d work: small next to a pass)."""
+        c = C.c64
+        k = c.shape[0]
+        if k == 1:
+            return np.full(1, np.inf)
+        out = np.empty(k)
+        step = max(1, (1 << 22) // max(1, k * c.shape[1]))
+        for a in range(0, k, step):
+            diff = c[a:a + step, None, :] - c[None, :, :]
+            D = np.einsum("ijk,ijk->ij", diff, diff)
+            D[np.arange(D.shape[0]), np.arange(a, a + D.shape[0])] = np.inf
+            out[a:a + step] = D.min(axis=1)
+        return 0.5 * np.sqrt(out) * (1.0 - 1e-9)
+
     def delta(self, C):
         """Displacement of every center since the last pass (rounded up slightly)."""
         if self.c64 is None:
@@ -134,6 +153,7 @@ def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
     B = block_rows(d, k)
     total = PassResult(k, d)
     delta = bounds.delta(C)
+    sep = Bounds.separation(C)
     full = np.zeros(1, np.int64)
 
     def new_state():
@@ -144,7 +164,7 @@ def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
     def work(st, r0, Xp):
         r1 = r0 + Xp.shape[0]
         w = sample_weight[r0:r1] if sample_weight is not None else None
-        _kernels.lloyd_bounds_block(Xp, C, w, delta, bounds.labels[r0:r1],
+        _kernels.lloyd_bounds_block(Xp, C, w, delta, sep, bounds.labels[r0:r1],
                                     bounds.lower[r0:r1], st.sums, st.counts, st.inertia,
                                     st.n_full)
         if not np.isfinite(st.inertia[0]):

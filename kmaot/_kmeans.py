@@ -6,6 +6,7 @@ import numpy as np
 
 from . import _kernels
 from ._base import ParamsMixin
+from ._checkpoint import Checkpoint, data_fingerprint, params_fingerprint
 from ._engine import Engine
 from ._init import kmeans_parallel, kmeans_plusplus, random_rows
 from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
@@ -15,6 +16,15 @@ from ._standardize import fit_standardizer, standardize, standardized
 from ._validation import (check_finite, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
+
+
+def _saver(ckpt, run, best, rng_state, moments):
+    """lloyd's save hook: the run in progress every ckpt.every iterations."""
+    def save(centers, stats):
+        if len(stats) % ckpt.every == 0:
+            ckpt.save(run, centers, stats, None if best is None else best[:4], rng_state,
+                      moments)
+    return save
 
 
 class ConvergenceWarning(UserWarning):
@@ -29,6 +39,7 @@ _SMALL = 4096
 #: rows * n_clusters * n_features stays under this (measured crossover)
 _EXACT_WORK = 16384
 _INF = float("inf")
+_F4 = np.dtype(np.float32)
 
 
 class CentersModel:
@@ -67,9 +78,10 @@ class CentersModel:
         """(centers it was made for, their dtype, d, exact kernel, fast kernel, prepared
         centers) for the fit dtype, rebuilt if cluster_centers_ was replaced."""
         fast = self.__dict__.get("_fast")
-        if fast is None or fast[0] is not self.cluster_centers_:
-            C = self._prepared(self.cluster_centers_.dtype)
-            fast = (self.cluster_centers_, C.dtype, C.d,
+        centers = self.cluster_centers_  # read once: another thread may replace it
+        if fast is None or fast[0] is not centers:
+            C = _kernels.Centers(centers, self._shift, centers.dtype)
+            fast = (centers, C.dtype, C.d,
                     _kernels._fn("nearest_exact", C.dtype), _kernels._fn("assign_block", C.dtype),
                     C)
             self._fast = fast
@@ -102,6 +114,8 @@ class CentersModel:
                 fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
                 if not mind.max() < _INF:
                     check_finite(X, "X")
+                if dtype == _F4:
+                    _kernels._check_f32_scores(C, mind)
                 return labels
         source = self._source_for_predict(X)
         labels = np.empty(source.n_samples, np.int32)
@@ -323,7 +337,8 @@ class KMeans(CentersModel, ParamsMixin):
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y=None, sample_weight=None, *, callback=None):
+    def fit(self, X, y=None, sample_weight=None, *, callback=None, checkpoint=None,
+            checkpoint_every=5):
         """Compute the clustering.
 
         Parameters
@@ -340,6 +355,17 @@ class KMeans(CentersModel, ParamsMixin):
             ``iteration_stats_`` plus ``run``, ``n_init``, ``max_iter``, ``tol``
             (absolute) and ``n_samples`` (the command line draws its progress bar
             with it).
+        checkpoint : str or os.PathLike, optional
+            A ``.npz`` file where the state of the fit is saved every
+            ``checkpoint_every`` iterations and after every initialisation run, written
+            atomically (temporary file, then rename).  If the file exists when ``fit``
+            starts, the fit resumes from it and ends with exactly the result of an
+            uninterrupted fit; a corrupt checkpoint, or one written for other data or
+            other parameters, is refused with ValueError.  The file is removed when the
+            fit completes.  ``batch_size``, ``n_threads``, ``algorithm`` and ``verbose``
+            may differ between the interrupted and the resumed fit.
+        checkpoint_every : int, default=5
+            Lloyd iterations between two saves of the checkpoint.
 
         Returns
         -------
@@ -362,6 +388,12 @@ class KMeans(CentersModel, ParamsMixin):
         rng = check_random_state(self.random_state)
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
+        ckpt, resume = None, None
+        if checkpoint is not None:
+            ckpt = Checkpoint(checkpoint,
+                              params_fingerprint(self, k, n_init, dtype, w),
+                              data_fingerprint(source), checkpoint_every)
+            resume = ckpt.load()
 
         use_bounds = (self.algorithm == "bounded"
                       or (self.algorithm == "auto" and source.in_memory and k >= 16))
@@ -375,9 +407,20 @@ class KMeans(CentersModel, ParamsMixin):
             moments = moments_pass(engine, source, self.batch_size)
             shift = moments.mean
             tol = tolerance(moments, self.tol)
-            best = None
-            for run in range(n_init):
-                if init_centers is not None:
+            best, first_run = None, 0
+            if resume is not None:
+                ckpt.check_moments(resume, moments)
+                if rng is np.random.mtrand._rand:  # random_state=None: leave the global
+                    rng = np.random.RandomState()  # generator alone
+                rng.set_state(resume.rng_state)
+                first_run = resume.run
+                if resume.best is not None:
+                    best = resume.best + (None,)  # labels recomputed below if needed
+            for run in range(first_run, n_init):
+                prior_stats = None
+                if resume is not None and run == resume.run and resume.centers is not None:
+                    centers0, prior_stats = resume.centers, resume.stats
+                elif init_centers is not None:
                     centers0 = init_centers
                 elif init == "k-means++":
                     centers0, _ = kmeans_plusplus(engine, source, k, rng, w, shift, dtype,
@@ -391,6 +434,9 @@ class KMeans(CentersModel, ParamsMixin):
                 if self.verbose:
                     print(f"Initialization complete ({init if isinstance(init, str) else 'array'}, "
                           f"run {run + 1} of {n_init})")
+                save = None
+                if ckpt is not None:
+                    save = _saver(ckpt, run, best, rng.get_state(), moments)
                 labels = np.empty(n, np.int32) if keep_labels else None
                 cb = None
                 if callback is not None:
@@ -400,9 +446,17 @@ class KMeans(CentersModel, ParamsMixin):
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
                     labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
-                    use_bounds=use_bounds, spherical=spherical, callback=cb)
+                    use_bounds=use_bounds, callback=cb, stats=prior_stats, save=save,
+                    spherical=spherical)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
+                if ckpt is not None and run + 1 < n_init:
+                    ckpt.save(run + 1, None, [], best[:4], rng.get_state(), moments)
+            if keep_labels and best[4] is None:  # the best run finished before a resume
+                labels = np.empty(n, np.int32)
+                assign_pass(engine, source, _kernels.Centers(best[0], shift, dtype), labels,
+                            batch_size=self.batch_size)
+                best = best[:4] + (labels,)
 
         centers, inertia, n_iter, stats, labels = best
         self.cluster_centers_ = centers
@@ -429,6 +483,8 @@ class KMeans(CentersModel, ParamsMixin):
                 f"Number of distinct clusters ({n_distinct}) found smaller than "
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=2)
+        if ckpt is not None:
+            ckpt.remove()
         return self
 
     # ------------------------------------------------------------ persistence

@@ -36,23 +36,35 @@ def moments_pass(engine, source, batch_size=None):
     total1 = np.zeros(d)
     total2 = np.zeros(d)
 
+    f32 = source.dtype == np.float32
+    span = [np.inf, -np.inf]  # float32 data: its smallest and largest value
+
     def new_state():
-        return [np.zeros(d), np.zeros(d)]
+        return [np.zeros(d), np.zeros(d), np.inf, -np.inf]
 
     def work(state, r0, Xp):
         _kernels.moments_block(Xp, ref, state[0], state[1])
         if not (np.isfinite(state[0]).all() and np.isfinite(state[1]).all()):
             _raise_nonfinite(source, r0, Xp)
+        if f32:
+            state[2] = min(state[2], float(Xp.min()))
+            state[3] = max(state[3], float(Xp.max()))
 
     def fold(state):
         total1.__iadd__(state[0])
         total2.__iadd__(state[1])
+        span[0] = min(span[0], state[2])
+        span[1] = max(span[1], state[3])
 
     engine.run(source, B, new_state, work, fold, batch_size=batch_size)
     n = source.n_samples
     m1 = total1 / n
     mean = ref + m1
     var = np.maximum(total2 / n - m1 * m1, 0.0)
+    if f32:  # the float32 kernels score ||x - mean||^2 in float32
+        r = max(span[1] - float(mean.min()), float(mean.max()) - span[0])
+        if d * r * r > _kernels.F32_SAFE:
+            _kernels.raise_f32_range(d * r * r)
     return Moments(n, mean, var)
 
 
@@ -255,8 +267,8 @@ def tolerance(moments, tol):
 
 
 def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
-          labels_out=None, batch_size=None, verbose=0, callback=None, spherical=False,
-          use_bounds=False):
+          labels_out=None, batch_size=None, verbose=0, callback=None, use_bounds=False,
+          stats=None, save=None, spherical=False):
     """Lloyd's algorithm from the given initial centers.
 
     Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
@@ -275,6 +287,11 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     use_bounds: run ``bounds_pass`` (same result, skips rows whose label cannot
     change; 12 bytes of state per row) instead of ``lloyd_pass``; stats then also
     report ``n_full``, the rows assigned against every center.
+
+    Resuming (checkpoints): ``stats`` holds the statistics of the iterations already
+    run and ``centers`` the centers they ended with; the loop goes on from there (the
+    bounds start afresh, which does not change the result).  ``save(centers, stats)``,
+    if given, is called after every iteration that does not end the loop.
     """
     scale = 0.5 if spherical else 1.0
     centers = np.ascontiguousarray(centers, dtype=dtype)
@@ -289,10 +306,10 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
             labels_out[:] = bounds.labels
         return res
 
-    stats = []
+    stats = [] if stats is None else list(stats)
     strict = False
     inertia = None
-    for it in range(max_iter):
+    for it in range(len(stats), max_iter):
         t0 = time.perf_counter()
         C = _kernels.Centers(centers, shift, dtype)
         res = one_pass(C)
@@ -320,6 +337,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
                 print(f"Converged at iteration {it}: center shift {shift_tot} "
                       f"within tolerance {tol}.")
             break
+        if save is not None:
+            save(centers, stats)
     n_iter = len(stats)
     if not strict:
         # one more E-step so that labels and inertia match the returned centers

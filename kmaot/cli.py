@@ -208,7 +208,8 @@ def _cmd_fit(args):
     progress = None if args.quiet else Progress(sys.stderr)
     t0 = time.perf_counter()
     try:
-        km.fit(_data_arg(args.data), callback=progress)
+        km.fit(_data_arg(args.data), callback=progress, checkpoint=args.checkpoint,
+               checkpoint_every=args.checkpoint_every)
     finally:
         if progress is not None:
             progress.close()
@@ -371,6 +372,11 @@ def build_parser():
     f.add_argument("-o", "--output", required=True, metavar="MODEL.npz",
                    help="where to write the model")
     _add_fit_options(f)
+    f.add_argument("--checkpoint", default=None, metavar="CKPT.npz",
+                   help="save the fit's state here every few iterations (atomically); "
+                   "run the same command again to resume a fit that was interrupted")
+    f.add_argument("--checkpoint-every", type=int, default=5, metavar="N",
+                   help="iterations between checkpoints (default: 5)")
     f.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     f.set_defaults(func=_cmd_fit)
 

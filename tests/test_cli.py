@@ -369,3 +369,38 @@ def test_warnings_are_one_line(data):
     assert res.stderr.strip().splitlines() == [
         "kmaot: warning: explicit initial centers given: running 1 initialisation instead "
         "of n_init=4"]
+
+
+def test_fit_checkpoint_killed_then_resumed_gives_the_same_model(tmp_path):
+    """kmaot fit --checkpoint: SIGKILL mid-fit, run the same command again: the model
+    equals the one of an uninterrupted fit."""
+    import signal
+    import time
+
+    X = np.random.default_rng(1).uniform(0, 1, (60000, 4)).astype(np.float32)
+    np.save(tmp_path / "u.npy", X)
+    common = ["fit", tmp_path / "u.npy", "-k", "40", "--init", "random", "--tol", "0",
+              "--max-iter", "400", "--seed", "3", "-q"]
+    assert run_cli(*common, "-o", tmp_path / "ref.npz").returncode == 0
+    ck = tmp_path / "fit.ckpt.npz"
+    args = [*common, "-o", tmp_path / "model.npz", "--checkpoint", ck, "--checkpoint-every", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "kmaot", *map(str, args)], cwd="/",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not ck.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL, "the fit ended before it could be killed"
+    assert ck.exists() and not (tmp_path / "model.npz").exists()
+    res = run_cli(*args)
+    assert res.returncode == 0, res.stderr
+    assert not ck.exists()  # removed once the fit completed
+    a, b = kmaot.load(tmp_path / "ref.npz"), kmaot.load(tmp_path / "model.npz")
+    assert a.n_iter_ == b.n_iter_ > 5
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.inertia_ == b.inertia_

@@ -390,9 +390,12 @@ class KMeans(CentersModel, ParamsMixin):
                        or (self.compute_labels == "auto" and source.in_memory))
         ckpt, resume = None, None
         if checkpoint is not None:
-            ckpt = Checkpoint(checkpoint,
-                              params_fingerprint(self, k, n_init, dtype, w),
-                              data_fingerprint(source), checkpoint_every)
+            fingerprint = params_fingerprint(self, k, n_init, dtype, w)
+            if isinstance(init, str):  # what decides the result: 'auto' resolved
+                fingerprint["init"] = init
+            fingerprint["metric"] = self.metric
+            ckpt = Checkpoint(checkpoint, fingerprint, data_fingerprint(source),
+                              checkpoint_every)
             resume = ckpt.load()
 
         use_bounds = (self.algorithm == "bounded"

@@ -144,3 +144,25 @@ def test_saved_and_pickled_models_keep_the_metric(tmp_path):
         again = pickle.loads(pickle.dumps(mb))
         np.testing.assert_array_equal(again.predict(X), mb.predict(X))
         np.testing.assert_allclose(again.transform(X[:5]), mb.transform(X[:5]))
+
+
+def test_checkpoint_of_another_metric_is_refused(tmp_path, monkeypatch):
+    """A checkpoint written by a Euclidean fit is not resumed by a cosine fit."""
+    import kmaot._kmeans as kmeans_module
+
+    class _Stop(Exception):
+        pass
+
+    def interrupted(*args, **kw):  # saves once, then the fit "dies"
+        kw["save"](np.asarray(args[2]), [])
+        raise _Stop
+
+    X = _directions(n=600, seed=10)
+    path = tmp_path / "ck.npz"
+    monkeypatch.setattr(kmeans_module, "lloyd", interrupted)
+    with pytest.raises(_Stop):
+        KMeans(3, random_state=0, max_iter=2, tol=0).fit(X, checkpoint=path)
+    monkeypatch.undo()
+    assert path.exists()
+    with pytest.raises(ValueError, match="metric='euclidean' in the checkpoint, 'cosine' now"):
+        KMeans(3, random_state=0, max_iter=2, tol=0, metric="cosine").fit(X, checkpoint=path)

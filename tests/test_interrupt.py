@@ -24,8 +24,8 @@ from kmaot import KMeans
 data, ck, n_threads, in_memory = json.loads(sys.argv[1])
 if in_memory:
     data = np.load(data)
-km = KMeans(12, random_state=0, tol=0, max_iter=25, n_threads=n_threads, batch_size=20000,
-            verbose=1)
+km = KMeans(12, init="k-means++", random_state=0, tol=0, max_iter=25, n_threads=n_threads,
+            batch_size=20000, verbose=1)
 while True:
     km.fit(data, checkpoint=ck, checkpoint_every=1)
     print("fit done", flush=True)
@@ -80,8 +80,9 @@ def test_sigint_stops_fit_and_leaves_no_partial_file(tmp_path, data, in_memory, 
     # nothing half-written: no temporary file, and the checkpoint (if any) is complete
     assert [p.name for p in ck.parent.iterdir()] in ([], ["ck.npz"])
     if ck.exists():
-        km = KMeans(12, random_state=0, tol=0, max_iter=25, batch_size=20000).fit(
-            X, checkpoint=ck)
-        ref = KMeans(12, random_state=0, tol=0, max_iter=25).fit(X)
+        # init pinned: init='auto' is k-means|| for the file, k-means++ in memory
+        km = KMeans(12, init="k-means++", random_state=0, tol=0, max_iter=25,
+                    batch_size=20000).fit(X, checkpoint=ck)
+        ref = KMeans(12, init="k-means++", random_state=0, tol=0, max_iter=25).fit(X)
         np.testing.assert_array_equal(km.cluster_centers_, ref.cluster_centers_)
         assert km.inertia_ == ref.inertia_ and km.n_iter_ == ref.n_iter_

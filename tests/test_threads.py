@@ -84,7 +84,8 @@ def test_two_fits_in_two_threads_do_not_interfere(n_threads, tmp_path):
     jobs = [
         lambda: KMeans(6, random_state=0, n_threads=n_threads, n_init=2).fit(X1),
         lambda: KMeans(4, random_state=1, n_threads=n_threads, init="random").fit(X2),
-        lambda: KMeans(6, random_state=0, n_threads=n_threads, n_init=2,
+        # the file fit pins init: 'auto' would be k-means|| for a file
+        lambda: KMeans(6, random_state=0, n_threads=n_threads, n_init=2, init="k-means++",
                        batch_size=4096).fit(str(path)),
     ]
     serial = [job() for job in jobs]

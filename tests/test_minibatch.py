@@ -422,3 +422,17 @@ def test_in_memory_kmeanspp_draws_what_the_streaming_one_draws(weighted):
                                 X.mean(0), X.dtype)
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(a, b)
+
+
+def test_no_numba_at_run_time():
+    """MiniBatchKMeans, k-means|| and metric='cosine' run without importing numba."""
+    code = ("import sys, numpy as np\n"
+            "from kmaot import KMeans, MiniBatchKMeans\n"
+            "X = np.random.default_rng(0).standard_normal((3000, 4)).astype(np.float32)\n"
+            "MiniBatchKMeans(5, random_state=0).fit(X).predict(X)\n"
+            "MiniBatchKMeans(5, metric='cosine', init='k-means||').partial_fit(X)\n"
+            "KMeans(5, init='k-means||', metric='cosine', random_state=0).fit(X).score(X)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite')))")
+    res = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True,
+                         text=True, check=True)
+    assert res.stdout.strip() == "[]"

@@ -36,7 +36,8 @@ class ArraySource:
         self.dtype = dtype
         self.n_samples, self.n_features = arr.shape
         self.what = what
-        self._lazy = isinstance(arr, np.memmap)
+        # np.asarray strips the memmap type: look at what the user passed
+        self._lazy = isinstance(X, np.memmap)
         if self._lazy:
             self._arr = arr  # converted batch by batch: never copied whole
             self.in_memory = False

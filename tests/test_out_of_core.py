@@ -54,6 +54,21 @@ def test_memmap_equals_in_memory(data):
     _assert_identical(_fit(X, init), _fit(mm, init, batch_size=100))
 
 
+def test_memmap_is_streamed_like_a_file(data):
+    """A memmap is read batch by batch like a file: no labels_ stored by default, no
+    per-row state, the file default init (k-means||)."""
+    from kmaot._sources import as_source
+
+    _, path, _, _ = data
+    mm = np.load(path, mmap_mode="r")
+    assert not as_source(mm).in_memory
+    km = KMeans(5, random_state=0).fit(mm)
+    assert not hasattr(km, "labels_")
+    assert "n_full" not in km.iteration_stats_[0]
+    ref = KMeans(5, random_state=0).fit(path)
+    assert np.array_equal(km.cluster_centers_, ref.cluster_centers_)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3, 8])
 def test_any_thread_count_is_bit_identical(n_threads):
     rng = np.random.default_rng(1)

@@ -5,7 +5,6 @@ float64 per row (the squared distance to the closest chosen center) in a tempora
 file-backed array, and makes two passes over the data per center.
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -24,6 +23,8 @@ class _Scratch:
         if in_memory:
             self.a = np.empty(n)
         else:
+            import tempfile  # only for file sources: not at import time
+
             fd, self._path = tempfile.mkstemp(prefix="kmaot-", suffix=".f8")
             os.close(fd)
             self.a = np.memmap(self._path, dtype=F8, mode="w+", shape=(n,))

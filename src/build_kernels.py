@@ -52,6 +52,10 @@ def c_compiler():
 def check_compiler():
     """Raise CompilerError unless the C compiler exists and compiles a trivial file.
     Returns the compiler command otherwise."""
+    if sys.platform == "win32" and not os.environ.get("CC"):
+        # distutils finds MSVC through the registry / vswhere, not PATH: numba.pycc's
+        # own check (external_compiler_works) is the reliable one there
+        return ["msvc (located by distutils)"]
     cmd = c_compiler()
     origin = "$CC" if os.environ.get("CC") else "Python's build configuration (sysconfig CC)"
     if not cmd:

@@ -80,6 +80,30 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
                                       mind, sums, counts, inertia)
 
 
+def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_full,
+                       module=None):
+    """lloyd_block that skips rows whose label cannot change (see the kernel source):
+    labels and lower are the per-row state carried from the previous pass."""
+    m = X.shape[0]
+    dtype = C.dtype
+    _check(X, dtype, (m, C.d), "X")
+    if w is None:
+        w = _EMPTY
+    else:
+        _check(w, F8, (m,), "w")
+    _check(delta, F8, (C.k,), "delta")
+    _check_out(labels, I4, (m,), "labels")
+    if m and not (0 <= int(labels.min()) and int(labels.max()) < C.k):
+        raise TypeError("kmaot internal error: labels out of range for the bounds kernel")
+    _check_out(lower, F8, (m,), "lower")
+    _check_out(sums, F8, (C.k, C.d), "sums")
+    _check_out(counts, F8, (C.k,), "counts")
+    _check_out(inertia, F8, (1,), "inertia")
+    _check_out(n_full, np.dtype(np.int64), (1,), "n_full")
+    _fn("lloyd_bounds_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, delta,
+                                             labels, lower, sums, counts, inertia, n_full)
+
+
 def assign_block(X, C, labels, mind=None, module=None):
     """Nearest center of each row of X (labels, and squared distances into mind)."""
     m = X.shape[0]
@@ -91,6 +115,15 @@ def assign_block(X, C, labels, mind=None, module=None):
     else:
         _check_out(mind, F8, (m,), "mind")
     _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
+
+
+def nearest_exact(X, C, labels, module=None):
+    """Nearest center of each row of X by exact float64 distances (few rows); returns
+    the number of rows with a non-finite distance."""
+    m = X.shape[0]
+    _check(X, C.dtype, (m, C.d), "X")
+    _check_out(labels, I4, (m,), "labels")
+    return _fn("nearest_exact", C.dtype, module)(X, C.c64, labels)
 
 
 def moments_block(X, ref, s1, s2, module=None):

@@ -20,8 +20,12 @@ class ConvergenceWarning(UserWarning):
 
 
 _INITS = ("k-means++", "random")
+_ALGORITHMS = ("auto", "lloyd", "bounded")
 #: predict() on at most this many rows of an array takes the direct path
 _SMALL = 4096
+#: predict measures every center exactly (lowest latency) for at most 8 rows, or while
+#: rows * n_clusters * n_features stays under this (measured crossover)
+_EXACT_WORK = 16384
 _INF = float("inf")
 
 
@@ -63,6 +67,15 @@ class KMeans(ParamsMixin):
         Whether ``fit`` stores ``labels_`` (an int32 per row).  'auto' stores them for
         in-memory data and not for files, so that fitting a file needs memory
         independent of its number of rows; call ``predict`` on the file instead.
+    algorithm : {'auto', 'lloyd', 'bounded'}, default='auto'
+        How each Lloyd iteration finds the nearest centers; all three give the same
+        result, bit for bit.  'lloyd' measures every row against every center.
+        'bounded' keeps, per row, its label and a lower bound of the distance to the
+        other centers (Hamerly's bound, 12 bytes per row) and skips the rows whose label
+        cannot change: far fewer distance computations once the centers settle.
+        'auto' is 'bounded' for in-memory arrays with at least 16 clusters, 'lloyd'
+        otherwise: for files and memmaps memory must not grow with the number of rows,
+        and with few clusters a full assignment costs about as much as the check.
 
     Attributes
     ----------
@@ -95,7 +108,7 @@ class KMeans(ParamsMixin):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
-                 compute_labels="auto"):
+                 compute_labels="auto", algorithm="auto"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -106,6 +119,7 @@ class KMeans(ParamsMixin):
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.compute_labels = compute_labels
+        self.algorithm = algorithm
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_samples):
@@ -132,6 +146,9 @@ class KMeans(ParamsMixin):
         if self.compute_labels not in ("auto", True, False):
             raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
                              "True or False")
+        if self.algorithm not in _ALGORITHMS:
+            raise ValueError(f"algorithm={self.algorithm!r} should be one of "
+                             + ", ".join(repr(a) for a in _ALGORITHMS))
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
@@ -164,6 +181,9 @@ class KMeans(ParamsMixin):
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
 
+        use_bounds = (self.algorithm == "bounded"
+                      or (self.algorithm == "auto" and source.in_memory and k >= 16))
+
         with Engine(self.n_threads) as engine:
             moments = moments_pass(engine, source, self.batch_size)
             shift = moments.mean
@@ -182,7 +202,8 @@ class KMeans(ParamsMixin):
                 labels = np.empty(n, np.int32) if keep_labels else None
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
-                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose)
+                    labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
+                    use_bounds=use_bounds)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
 
@@ -222,13 +243,14 @@ class KMeans(ParamsMixin):
         return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
 
     def _fast_predictor(self):
-        """(centers it was made for, kernel, prepared centers) for the fit dtype,
-        rebuilt if cluster_centers_ was replaced."""
+        """(centers it was made for, their dtype, d, exact kernel, fast kernel, prepared
+        centers) for the fit dtype, rebuilt if cluster_centers_ was replaced."""
         fast = self.__dict__.get("_fast")
         if fast is None or fast[0] is not self.cluster_centers_:
             C = self._prepared(self.cluster_centers_.dtype)
-            fn = _kernels._fn("assign_block", C.dtype)
-            fast = (self.cluster_centers_, fn, C)
+            fast = (self.cluster_centers_, C.dtype, C.d,
+                    _kernels._fn("nearest_exact", C.dtype), _kernels._fn("assign_block", C.dtype),
+                    C)
             self._fast = fast
         return fast
 
@@ -238,18 +260,22 @@ class KMeans(ParamsMixin):
         Returns ndarray of shape (n_samples,), int32.
 
         Small C-contiguous arrays of the fit dtype take a direct path into the compiled
-        kernel (no thread pool, no copies): a few microseconds for one row.
+        kernels (no thread pool, no copies): about 2-3 microseconds for one row.
         """
-        if (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] <= _SMALL
-                and X.shape[0] > 0 and "cluster_centers_" in self.__dict__):
-            centers, fn, C = self._fast_predictor()
-            if (X.dtype is centers.dtype or X.dtype == centers.dtype) \
-                    and X.flags.c_contiguous and X.shape[1] == C.d:
+        if (type(X) is np.ndarray and X.ndim == 2 and 0 < X.shape[0] <= _SMALL
+                and "cluster_centers_" in self.__dict__ and X.flags.c_contiguous):
+            _, dtype, d, exact, fn, C = self._fast_predictor()
+            if X.shape[1] == d and (X.dtype is dtype or X.dtype == dtype):
                 n = X.shape[0]
                 labels = np.empty(n, np.int32)
+                if n <= 8 or n * C.k * d <= _EXACT_WORK:
+                    # a few rows: exact float64 distances, three kernel arguments
+                    if exact(X, C.c64, labels):
+                        check_finite(X, "X")
+                    return labels
                 mind = np.empty(n)
                 fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
-                if not (mind[0] < _INF if n == 1 else mind.max() < _INF):
+                if not mind.max() < _INF:
                     check_finite(X, "X")
                 return labels
         source = self._source_for_predict(X)

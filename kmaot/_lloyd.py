@@ -56,7 +56,7 @@ def moments_pass(engine, source, batch_size=None):
 
 
 class PassResult:
-    __slots__ = ("sums", "counts", "inertia")
+    __slots__ = ("sums", "counts", "inertia", "n_full")
 
     def __init__(self, k, d):
         self.sums = np.zeros((k, d))
@@ -92,6 +92,59 @@ def lloyd_pass(engine, source, C, sample_weight=None, labels_out=None, mind_out=
             _raise_nonfinite(source, r0, Xp)
 
     engine.run(source, B, lambda: PassResult(k, d), work, total.add, batch_size=batch_size)
+    return total
+
+
+class Bounds:
+    """Per-row state of the bounded pass: the label from the previous pass and a lower
+    bound of the distance to every other center (0: unknown), plus the centers that
+    state refers to.  O(n_samples) memory: 12 bytes per row."""
+
+    def __init__(self, n):
+        self.labels = np.zeros(n, np.int32)
+        self.lower = np.zeros(n)
+        self.c64 = None
+        self.n_full = 0
+
+    def delta(self, C):
+        """Displacement of every center since the last pass (rounded up slightly)."""
+        if self.c64 is None:
+            return np.zeros(C.k)
+        d = np.sqrt(((C.c64 - self.c64) ** 2).sum(axis=1))
+        return d * (1.0 + 1e-12)
+
+
+def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
+    """``lloyd_pass`` with the same result, bit for bit, that skips the rows whose
+    nearest center provably did not change (Hamerly's bound).  Updates ``bounds``;
+    its labels are the labels of this pass."""
+    k, d = C.k, C.d
+    B = block_rows(d, k)
+    total = PassResult(k, d)
+    delta = bounds.delta(C)
+    full = np.zeros(1, np.int64)
+
+    def new_state():
+        st = PassResult(k, d)
+        st.n_full = np.zeros(1, np.int64)
+        return st
+
+    def work(st, r0, Xp):
+        r1 = r0 + Xp.shape[0]
+        w = sample_weight[r0:r1] if sample_weight is not None else None
+        _kernels.lloyd_bounds_block(Xp, C, w, delta, bounds.labels[r0:r1],
+                                    bounds.lower[r0:r1], st.sums, st.counts, st.inertia,
+                                    st.n_full)
+        if not np.isfinite(st.inertia[0]):
+            _raise_nonfinite(source, r0, Xp)
+
+    def fold(st):
+        total.add(st)
+        full.__iadd__(st.n_full)
+
+    engine.run(source, B, new_state, work, fold, batch_size=batch_size)
+    bounds.c64 = C.c64
+    bounds.n_full = int(full[0])
     return total
 
 
@@ -178,7 +231,7 @@ def tolerance(moments, tol):
 
 
 def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
-          labels_out=None, batch_size=None, verbose=0, callback=None):
+          labels_out=None, batch_size=None, verbose=0, callback=None, use_bounds=False):
     """Lloyd's algorithm from the given initial centers.
 
     Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
@@ -189,16 +242,30 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     iteration (inertia with respect to the centers at the start of the iteration,
     center_shift, n_empty relocated, seconds).  labels_out, if given, receives the
     labels with respect to the returned centers.
+
+    use_bounds: run ``bounds_pass`` (same result, skips rows whose label cannot
+    change; 12 bytes of state per row) instead of ``lloyd_pass``; stats then also
+    report ``n_full``, the rows assigned against every center.
     """
     centers = np.ascontiguousarray(centers, dtype=dtype)
+    bounds = Bounds(source.n_samples) if use_bounds else None
+
+    def one_pass(C):
+        if bounds is None:
+            return lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
+                              batch_size=batch_size)
+        res = bounds_pass(engine, source, C, bounds, sample_weight, batch_size=batch_size)
+        if labels_out is not None:
+            labels_out[:] = bounds.labels
+        return res
+
     stats = []
     strict = False
     inertia = None
     for it in range(max_iter):
         t0 = time.perf_counter()
         C = _kernels.Centers(centers, shift, dtype)
-        res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
-                         batch_size=batch_size)
+        res = one_pass(C)
         empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size)
         new_centers = centers_from(res, centers, dtype)
         shift_tot = float(((new_centers.astype(F8) - centers.astype(F8)) ** 2).sum())
@@ -206,6 +273,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
         centers = new_centers
         st = {"iteration": it + 1, "inertia": inertia, "center_shift": shift_tot,
               "n_empty": int(empty.size), "seconds": time.perf_counter() - t0}
+        if bounds is not None:
+            st["n_full"] = bounds.n_full
         stats.append(st)
         if verbose:
             print(f"Iteration {it}, inertia {inertia}.")
@@ -225,7 +294,6 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     if not strict:
         # one more E-step so that labels and inertia match the returned centers
         C = _kernels.Centers(centers, shift, dtype)
-        res = lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
-                         batch_size=batch_size)
+        res = one_pass(C)
         inertia = float(res.inertia[0])
     return centers, inertia, n_iter, stats

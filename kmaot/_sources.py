@@ -11,6 +11,7 @@ Every source serves the same two operations to the drivers:
 unpickling), checking that the file really holds the bytes its header promises, and
 memory-mapping the data read-only.  Nothing is loaded: pages come in batch by batch.
 """
+import mmap
 import os
 
 import numpy as np
@@ -129,6 +130,31 @@ class NpyFile:
         self.fortran_order = fortran
         self._mm = np.memmap(self.path, dtype=file_dtype, mode="r", offset=offset,
                              shape=shape, order="F" if fortran else "C")
+        self._offset = offset
+        self._advise(0, 0, mmap.MADV_SEQUENTIAL if hasattr(mmap, "MADV_SEQUENTIAL") else None)
+
+    def _advise(self, start, stop, advice=None):
+        """Ask the OS to read rows [start, stop) ahead (MADV_WILLNEED), so that a file
+        not yet in the page cache is read while the current batch is computed; with
+        ``advice`` given, apply it to the whole mapping.  A hint: failures are ignored."""
+        mm = getattr(self._mm, "_mmap", None)
+        if mm is None or not hasattr(mm, "madvise") or self.fortran_order:
+            return
+        try:
+            if advice is not None:
+                mm.madvise(advice)
+                return
+            if not hasattr(mmap, "MADV_WILLNEED") or stop <= start:
+                return
+            row_bytes = self.n_features * self.file_dtype.itemsize
+            base = self._offset % mmap.ALLOCATIONGRANULARITY  # where the array starts
+            a = base + start * row_bytes
+            a -= a % mmap.PAGESIZE
+            b = min(base + stop * row_bytes, len(mm))
+            if b > a:
+                mm.madvise(mmap.MADV_WILLNEED, a, b - a)
+        except (OSError, ValueError):
+            pass
 
     def default_batch_size(self):
         return _rows_for_bytes(self.n_features, self.dtype)
@@ -141,8 +167,16 @@ class NpyFile:
 
     def batches(self, batch_size=None, start=0):
         bs = batch_size or self.default_batch_size()
+        # read-ahead hints in steps of at least 8 MiB (tiny batches must not mean one
+        # system call per batch)
+        step = max(bs, _rows_for_bytes(self.n_features, self.file_dtype, 8 << 20))
+        advised = start
         for s in range(start, self.n_samples, bs):
-            yield s, self._rows(s, min(s + bs, self.n_samples))
+            e = min(s + bs, self.n_samples)
+            if advised - e < step // 2 and advised < self.n_samples:
+                self._advise(advised, min(self.n_samples, e + step))
+                advised = min(self.n_samples, e + step)
+            yield s, self._rows(s, e)
 
     def take(self, rows):
         rows = np.asarray(rows, dtype=np.intp)

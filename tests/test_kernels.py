@@ -61,6 +61,35 @@ def test_assign_block_matches_reference(level, dtype):
     np.testing.assert_array_equal(labels2, labels)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,k", [(1, 1, 1), (1, 32, 64), (5, 9, 13), (40, 3, 300)])
+def test_nearest_exact_matches_reference_and_assign_block(level, dtype, n, d, k):
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(max(n, k), d, k, dtype, seed=5, offset=50.0)
+    X = np.ascontiguousarray(X[:n])
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    labels = np.empty(n, np.int32)
+    assert _kernels.nearest_exact(X, C, labels, module=mod) == 0
+    np.testing.assert_array_equal(labels, assign(X, C0)[0])
+    fast = np.empty(n, np.int32)
+    _kernels.assign_block(X, C, fast, module=mod)
+    np.testing.assert_array_equal(labels, fast)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nearest_exact_counts_nonfinite_rows(dtype):
+    X, C0 = _data(20, 4, 3, dtype)
+    X = X[:6].copy()
+    X[1, 2] = np.nan
+    X[4, 0] = np.inf
+    X[5, 3] = -np.inf
+    C = _kernels.Centers(C0, np.zeros(4), dtype)
+    labels = np.empty(6, np.int32)
+    assert _kernels.nearest_exact(X, C, labels) == 3
+    np.testing.assert_array_equal(labels[[0, 2, 3]], assign(X[[0, 2, 3]], C0)[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_split_calls_are_bit_identical(dtype):
     """Accumulating a block in several calls gives exactly the one-call result."""

@@ -226,15 +226,17 @@ def test_predict_small_path_equals_general_path(blobs):
     for dtype in (np.float32, np.float64):
         Xd = X.astype(dtype)
         km = KMeans(6, random_state=0).fit(Xd)
-        for rows in (1, 2, 9, 4096, 4097):
+        for rows in (1, 2, 8, 9, 31, 32, 33, 4096, 4097):  # exact / fast / general paths
             Xs = np.ascontiguousarray(np.tile(Xd, (2, 1))[:rows])
             np.testing.assert_array_equal(km.predict(Xs), km.predict(Xs.astype(np.float16)))
         np.testing.assert_array_equal(km.predict(Xd[:1]), km.labels_[:1])
         np.testing.assert_array_equal(km.predict(np.asfortranarray(Xd[:3])), km.labels_[:3])
-        bad = Xd[:2].copy()
-        bad[1, 0] = np.nan
-        with pytest.raises(ValueError, match="row 1"):
-            km.predict(bad)
+        for rows in (2, 40):  # the exact path and the fast path both refuse NaN and inf
+            for value in (np.nan, np.inf):
+                bad = Xd[:rows].copy()
+                bad[1, 0] = value
+                with pytest.raises(ValueError, match="row 1"):
+                    km.predict(bad)
         with pytest.raises(ValueError, match="features"):
             km.predict(Xd[:1, :3].copy())
         # replacing the centers after fit is honoured

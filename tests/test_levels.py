@@ -17,8 +17,10 @@ rng = np.random.default_rng(0)
 C = rng.uniform(-5, 5, (12, 10))
 X = (C[rng.integers(12, size=30000)] + rng.standard_normal((30000, 10))).astype(np.float32)
 km = kmaot.KMeans(12, random_state=0, max_iter=30).fit(X)
+kb = kmaot.KMeans(24, random_state=0, max_iter=30, algorithm="bounded").fit(X)
 print(json.dumps({"level": kmaot.config()["cpu_level"], "labels": km.labels_.tolist(),
-                  "inertia": km.inertia_}))
+                  "inertia": km.inertia_, "labels_bounded": kb.labels_.tolist(),
+                  "inertia_bounded": kb.inertia_}))
 """
 
 
@@ -39,6 +41,8 @@ def test_every_level_gives_identical_labels():
     for lv, r in results.items():
         assert r["labels"] == ref["labels"], f"{lv} labels differ from baseline"
         assert abs(r["inertia"] - ref["inertia"]) <= 1e-9 * ref["inertia"]
+        assert r["labels_bounded"] == ref["labels_bounded"], f"{lv} bounded labels differ"
+        assert abs(r["inertia_bounded"] - ref["inertia_bounded"]) <= 1e-9 * ref["inertia_bounded"]
 
 
 def test_all_levels_built_on_x86_64():

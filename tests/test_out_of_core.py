@@ -102,3 +102,27 @@ def test_kmeans_plusplus_on_file_reads_batches_only(data, monkeypatch):
     monkeypatch.setattr(_sources.NpyFile, "take", take)
     KMeans(5, init="k-means++", random_state=0, batch_size=64, max_iter=2).fit(path)
     assert max(reads) <= 64
+
+
+def test_read_ahead_hints_cover_the_file_once(tmp_path, monkeypatch):
+    """Batches of a file ask the OS to read ahead (MADV_WILLNEED) in windows that cover
+    every row exactly once, without one system call per tiny batch."""
+    from kmaot._sources import NpyFile
+
+    X = np.arange(20000 * 3, dtype=np.float32).reshape(20000, 3)
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    src = NpyFile(path)
+    calls = []
+    monkeypatch.setattr(src, "_advise", lambda a, b, advice=None: calls.append((a, b)))
+    got = np.concatenate([b for _, b in src.batches(7)])
+    np.testing.assert_array_equal(got, X)
+    covered = np.zeros(20000, int)
+    for a, b in calls:
+        covered[a:b] += 1
+    assert (covered == 1).all()
+    assert len(calls) < 20000 / 7 / 10
+    # the real hint on the real mapping does not fail at the end of the file
+    src2 = NpyFile(path)
+    src2._advise(19990, 20000)
+    np.testing.assert_array_equal(np.concatenate([b for _, b in src2.batches(4096)]), X)

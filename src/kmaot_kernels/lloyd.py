@@ -17,8 +17,13 @@ Numerics
   ``mind`` and the inertia report.
 * Sums, counts (sample weights) and inertia are float64 and are accumulated strictly
   in row order, so splitting a block of rows into several calls gives bit-identical
-  results.  The kernels are compiled without fastmath: IEEE semantics make the
-  labels identical on every CPU target.
+  results.  fastmath is limited to contraction/reassociation (never nnan/ninf): it may
+  change the last bits of a score, which the error bound above covers, so labels stay
+  the float64 argmin on every CPU target.
+* Cost: the fast scores keep the best and the runner-up per row with min/max (no
+  branches), which costs a few percent; the exact recheck runs for a tiny fraction of
+  rows.  Accumulating in float64 instead of float32 costs one conversion per element
+  of the row added to its center's sum (measured: see README, "Numerics").
 """
 import numpy as np
 from numba import njit
@@ -45,15 +50,36 @@ def _argmin_update(g0, j, best, second, bj, P):
     for p in range(P):
         v = g0[p]
         bv = best[p]
-        lt = v < bv
-        second[p] = bv if lt else min(second[p], v)
-        bj[p] = j if lt else bj[p]
-        best[p] = v if lt else bv
+        second[p] = min(second[p], max(bv, v))
+        if v < bv:
+            bj[p] = j
+            best[p] = v
 
 
 @njit(nogil=True, fastmath=FAST)
-def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
-    """Fast nearest center (expanded form) of rows X[i0:i0+nb].
+def _argmin_update2(g0, g1, j, best, second, bj, P):
+    for p in range(P):
+        v0 = g0[p]
+        v1 = g1[p]
+        bv = best[p]
+        bi = bj[p]
+        s = second[p]
+        s = min(s, max(bv, v0))
+        if v0 < bv:
+            bv = v0
+            bi = j
+        s = min(s, max(bv, v1))
+        if v1 < bv:
+            bv = v1
+            bi = j + 1
+        best[p] = bv
+        bj[p] = bi
+        second[p] = s
+
+
+@njit(nogil=True, fastmath=FAST)
+def _assign_chunk(X, rows, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
+    """Fast nearest center (expanded form) of rows X[rows[:nb]].
 
     Rows are shifted and transposed into XT (d, P) so that the innermost loops run
     over P points and vectorize; two centers and four features are processed per
@@ -64,12 +90,14 @@ def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
     """
     d = X.shape[1]
     k = cs.shape[0]
-    # lanes computed: nb rounded up to a multiple of 8 (lanes past nb hold stale,
-    # finite values and are ignored), so that a few rows cost a few rows of work
-    P = min(XT.shape[1], ((nb + 7) // 8) * 8)
+    # lanes computed: nb rounded up to a multiple of 32 (lanes past nb hold stale,
+    # finite values and are ignored): the vectorized loops handle 32 lanes per
+    # iteration, a remainder would run scalar (measured 8x slower per lane)
+    P = min(XT.shape[1], ((nb + 31) // 32) * 32)
     for p in range(nb):
+        r = rows[p]
         for f in range(d):
-            XT[f, p] = X[i0 + p, f] - shift[f]
+            XT[f, p] = X[r, f] - shift[f]
     for p in range(P):
         xsq[p] = 0
         best[p] = np.inf
@@ -116,8 +144,7 @@ def _assign_chunk(X, i0, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq):
             for p in range(P):
                 g0[p] = g0[p] - a0 * x0[p]
                 g1[p] = g1[p] - b0 * x0[p]
-        _argmin_update(g0, j0, best, second, bj, P)
-        _argmin_update(g1, j0 + 1, best, second, bj, P)
+        _argmin_update2(g0, g1, j0, best, second, bj, P)
     for j in range(kk, k):
         h0 = half_csq[j]
         for p in range(P):
@@ -178,7 +205,8 @@ def _scratch(X, d):
     second = np.empty(P, dtype=X.dtype)
     xsq = np.empty(P, dtype=X.dtype)
     bestj = np.empty(P, dtype=np.int32)
-    return xt, g, best, second, bestj, xsq
+    rows = np.empty(P, dtype=np.int64)
+    return xt, g, best, second, bestj, xsq, rows
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -213,25 +241,154 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     m_total, d = X.shape
     has_w = w.shape[0] > 0
     has_mind = mind.shape[0] > 0
-    xt, g, best, second, bestj, xsq = _scratch(X, d)
+    xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
+    inert = inertia[0]
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
+        for i in range(m):
+            rows[i] = start + i
+        _assign_chunk(X, rows, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
         for i in range(m):
             r = start + i
             gap = np.float64(second[i]) - np.float64(best[i])
-            j, dist = _exact_row(X, r, c64, bestj[i], gap,
-                                 factor * (np.float64(xsq[i]) + cmax))
-            labels[r] = j
+            bound = factor * (np.float64(xsq[i]) + cmax)
             wi = w[r] if has_w else 1.0
-            for f in range(d):
-                sums[j, f] += wi * np.float64(X[r, f])
+            j = bestj[i]
+            if gap <= bound:
+                j, dj = _exact_row(X, r, c64, j, gap, bound)
+            # every row's distance comes from the same code (lloyd_bounds_block too)
+            dist = _add_row_dist(X, r, j, wi, c64, sums)
+            labels[r] = j
             counts[j] += wi
-            inertia[0] += wi * dist
+            inert += wi * dist
             if has_mind:
                 mind[r] = dist
+    inertia[0] = inert
+
+
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _row_dist(X, r, j, c64):
+    """The exact float64 ||X[r] - c64[j]||^2 (inlined: see _add_row_dist)."""
+    dist = 0.0
+    for f in range(X.shape[1]):
+        diff = np.float64(X[r, f]) - c64[j, f]
+        dist += diff * diff
+    return dist
+
+
+# inline="always": as a call, LLVM vectorised the caller's row loop differently and the
+# fused pass ran up to 2x slower (measured on W3, d=8)
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _add_row_dist(X, r, j, wi, c64, sums):
+    """sums[j] += wi * X[r]; returns the exact float64 ||X[r] - c64[j]||^2."""
+    dist = 0.0
+    for f in range(X.shape[1]):
+        xf = np.float64(X[r, f])
+        diff = xf - c64[j, f]
+        dist += diff * diff
+        sums[j, f] += wi * xf
+    return dist
+
+
+@njit(nogil=True, fastmath=FAST)
+def lloyd_bounds_block(X, shift, cs, half_csq, c64, w, delta, labels, lower,
+                       sums, counts, inertia, n_full):
+    """``lloyd_block`` that skips rows whose label provably cannot change.
+
+    The same labels, sums, counts and inertia as ``lloyd_block``, bit for bit
+    (Hamerly's bound): every row keeps ``labels[r]`` from the previous pass and
+    ``lower[r]``, a lower bound of its distance to every *other* center.  After the
+    centers moved by ``delta`` (k,) (their Euclidean displacement since that pass), the
+    bound drops by the largest displacement of another center; the row's exact float64
+    distance to its own center is measured, and if it is below the bound (with a
+    margin far above float64 rounding) the label stands.  Otherwise the row is
+    assigned as in ``lloyd_block`` and gets a new bound from its runner-up's score
+    (minus the score's rounding-error bound), or 0 after an exact recheck.
+    Rows are accumulated in row order with the same arithmetic as ``lloyd_block``.
+
+    X (m, d) IN; shift, cs, half_csq, c64 as lloyd_block; w (m,) or (0,) IN;
+    delta (k,) float64 IN; labels (m,) int32 INOUT; lower (m,) float64 INOUT (0 means
+    "unknown": the row is assigned in full); sums, counts, inertia INOUT as lloyd_block;
+    n_full (1,) int64 INOUT: rows assigned in full are added to it.
+    """
+    m_total, d = X.shape
+    k = c64.shape[0]
+    has_w = w.shape[0] > 0
+    xt, g, best, second, bestj, xsq, chunk_rows = _scratch(X, d)
+    factor, cmax = _error_scale(X, half_csq)
+    P = xt.shape[1]
+    # largest and second largest displacement: a row in cluster a decays by the
+    # largest displacement among the other centers
+    d1 = 0.0
+    d2 = 0.0
+    a1 = -1
+    for j in range(k):
+        dj = delta[j]
+        if dj > d1:
+            d2 = d1
+            d1 = dj
+            a1 = j
+        elif dj > d2:
+            d2 = dj
+    eps = 4.0 * np.finfo(np.float64).eps
+    # rows are screened in spans of S rows (a few hundred KB, cache resident); the rows
+    # that need a full assignment are gathered and assigned P at a time, then the span
+    # is accumulated in row order
+    S = 8 * P
+    rec = np.empty(S, dtype=np.int64)
+    inert = inertia[0]
+    full = 0
+    for start in range(0, m_total, S):
+        m = min(S, m_total - start)
+        nb = 0
+        for i in range(m):
+            r = start + i
+            a = labels[r]
+            dec = d2 if a == a1 else d1
+            lo = lower[r]
+            lo = lo - dec - eps * (lo + dec)
+            lower[r] = lo
+            keep = False
+            if lo > 0.0:
+                da = 0.0
+                for f in range(d):
+                    diff = np.float64(X[r, f]) - c64[a, f]
+                    da += diff * diff
+                # da*(1+1e-9) < lo^2*(1-1e-9): float64 rounding of both sides is ~1e-15
+                keep = da * (1.0 + 1e-9) < lo * lo * (1.0 - 1e-9)
+            if not keep:
+                rec[nb] = r
+                nb += 1
+        full += nb
+        for q0 in range(0, nb, P):
+            nq = min(P, nb - q0)
+            rows = rec[q0:q0 + nq]
+            _assign_chunk(X, rows, nq, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
+            for q in range(nq):
+                r = rows[q]
+                gap = np.float64(second[q]) - np.float64(best[q])
+                bound = factor * (np.float64(xsq[q]) + cmax)
+                if gap > bound:
+                    labels[r] = bestj[q]
+                    # every other center's score is >= second - bound; distance^2 =
+                    # ||x - shift||^2 + 2 * score, with both terms' errors covered
+                    lo2 = np.float64(xsq[q]) + 2.0 * np.float64(second[q]) - 8.0 * bound
+                    lower[r] = np.sqrt(lo2) * (1.0 - 1e-7) if lo2 > 0.0 else 0.0
+                else:
+                    j, dj = _exact_row(X, r, c64, bestj[q], gap, bound)
+                    labels[r] = j
+                    lower[r] = 0.0
+        for i in range(m):
+            r = start + i
+            j = labels[r]
+            wi = w[r] if has_w else 1.0
+            dist = _add_row_dist(X, r, j, wi, c64, sums)
+            counts[j] += wi
+            inert += wi * dist
+    inertia[0] = inert
+    n_full[0] += full
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -243,20 +400,42 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     """
     m_total, d = X.shape
     has_mind = mind.shape[0] > 0
-    xt, g, best, second, bestj, xsq = _scratch(X, d)
+    xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
+        for i in range(m):
+            rows[i] = start + i
+        _assign_chunk(X, rows, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
         for i in range(m):
             r = start + i
             gap = np.float64(second[i]) - np.float64(best[i])
-            j, dist = _exact_row(X, r, c64, bestj[i], gap,
-                                 factor * (np.float64(xsq[i]) + cmax))
+            bound = factor * (np.float64(xsq[i]) + cmax)
+            j = bestj[i]
+            if gap <= bound:
+                j, dj = _exact_row(X, r, c64, j, gap, bound)
             labels[r] = j
             if has_mind:
-                mind[r] = dist
+                mind[r] = _row_dist(X, r, j, c64)
+
+
+@njit(nogil=True, fastmath=FAST)
+def nearest_exact(X, c64, labels):
+    """Nearest center of each row by exact float64 distances, for a handful of rows.
+
+    X (m, d) IN; c64 (k, d) float64 IN; labels (m,) int32 OUT.  Returns the number of
+    rows whose distances are not finite (NaN or infinity in the row): the caller raises.
+    The same float64 argmin (ties to the lowest index) as ``assign_block``, with three
+    arguments and no scratch: the latency path of ``predict`` on a few rows.
+    """
+    bad = 0
+    for r in range(X.shape[0]):
+        j, dist = _exact_row(X, r, c64, 0, -1.0, 0.0)
+        labels[r] = j
+        if not dist < np.inf:
+            bad += 1
+    return bad
 
 
 def _sig(template, t):
@@ -265,9 +444,13 @@ def _sig(template, t):
 
 _LLOYD = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
 _ASSIGN = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
+_NEAREST = "i8(T[:, ::1], f8[:, ::1], i4[::1])"
+_BOUNDS = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1], i8[::1])"
 
 #: exported name -> (function, numba signature string)
 EXPORTS = {}
 for _t, _suffix in (("f4", "f32"), ("f8", "f64")):
     EXPORTS["lloyd_block_" + _suffix] = (lloyd_block, _sig(_LLOYD, _t))
     EXPORTS["assign_block_" + _suffix] = (assign_block, _sig(_ASSIGN, _t))
+    EXPORTS["nearest_exact_" + _suffix] = (nearest_exact, _sig(_NEAREST, _t))
+    EXPORTS["lloyd_bounds_block_" + _suffix] = (lloyd_bounds_block, _sig(_BOUNDS, _t))

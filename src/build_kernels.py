@@ -64,21 +64,27 @@ def check_compiler():
     if exe is None:
         raise CompilerError(f"C compiler not found: {cmd[0]!r} (from {origin}) is not an "
                             f"executable file or a command on PATH. {_compiler_hint()}")
+    # numba.pycc's own check (platform.external_compiler_works) compiles a .c and a
+    # .cxx file with this compiler; so do we, to fail here with a clear message
+    probes = ((".c", "a trivial C file"),
+              (".cxx", "a trivial C++ file (numba.pycc requires the compiler to handle "
+                       ".cxx too: install the C++ front end, e.g. g++)"))
     with tempfile.TemporaryDirectory(prefix="kmaot-cc-") as tmp:
-        src = os.path.join(tmp, "probe.c")
-        with open(src, "w") as f:
-            f.write("int kmaot_probe(int x) { return x + 1; }\n")
-        try:
-            res = subprocess.run(cmd + ["-c", src, "-o", os.path.join(tmp, "probe.o")],
-                                 capture_output=True, text=True, timeout=120)
-        except OSError as exc:
-            raise CompilerError(f"C compiler {' '.join(cmd)!r} (from {origin}) could not be "
-                                f"run: {exc}. {_compiler_hint()}") from None
-        if res.returncode != 0:
-            raise CompilerError(
-                f"C compiler {' '.join(cmd)!r} (from {origin}) failed to compile a trivial C "
-                f"file (exit code {res.returncode}):\n{(res.stderr or res.stdout).strip() or '(no output)'}\n"
-                f"{_compiler_hint()}")
+        for suffix, what in probes:
+            src = os.path.join(tmp, "probe" + suffix)
+            with open(src, "w") as f:
+                f.write("int kmaot_probe(int x) { return x + 1; }\n")
+            try:
+                res = subprocess.run(cmd + ["-c", src, "-o", os.path.join(tmp, "probe.o")],
+                                     capture_output=True, text=True, timeout=120)
+            except OSError as exc:
+                raise CompilerError(f"C compiler {' '.join(cmd)!r} (from {origin}) could not "
+                                    f"be run: {exc}. {_compiler_hint()}") from None
+            if res.returncode != 0:
+                out = (res.stderr or res.stdout).strip() or "(no output)"
+                raise CompilerError(
+                    f"C compiler {' '.join(cmd)!r} (from {origin}) failed to compile {what} "
+                    f"(exit code {res.returncode}):\n{out}\n{_compiler_hint()}")
     return cmd
 
 

@@ -79,6 +79,18 @@ def test_broken_compiler_is_reported(tmp_path):
     assert "fakecc: cannot compile" in res.stderr
 
 
+def test_compiler_without_cxx_front_end_is_reported(tmp_path):
+    """numba.pycc's own check also compiles a .cxx file with the C compiler."""
+    fake = tmp_path / "ccnocxx"
+    fake.write_text('#!/bin/sh\ncase "$*" in *.cxx*) echo "cc1plus: not found" >&2; '
+                    'exit 1;; esac\nexit 0\n')
+    fake.chmod(0o755)
+    res = _run_build_script(["--check-compiler"], CC=str(fake))
+    assert res.returncode == 1
+    assert "failed to compile a trivial C++ file" in res.stderr and "g++" in res.stderr
+    assert "cc1plus: not found" in res.stderr
+
+
 def test_compiler_from_python_config_when_cc_unset():
     env = {k: v for k, v in os.environ.items() if k != "CC"}
     res = subprocess.run([sys.executable, BUILD_SCRIPT, "--check-compiler"],

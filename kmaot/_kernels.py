@@ -11,6 +11,7 @@ import numpy as np
 from . import _dispatch
 
 F8 = np.dtype(np.float64)
+F4 = np.dtype(np.float32)
 I4 = np.dtype(np.int32)
 _SUFFIX = {np.dtype(np.float32): "f32", F8: "f64"}
 
@@ -52,8 +53,33 @@ class Centers:
         cs64 = self.c64 - self.shift.astype(F8)
         self.cs = np.ascontiguousarray(cs64, dtype=dtype)
         cs_rounded = self.cs.astype(F8)
-        self.half_csq = np.ascontiguousarray(
-            0.5 * np.einsum("ij,ij->i", cs_rounded, cs_rounded), dtype=dtype)
+        half_csq = 0.5 * np.einsum("ij,ij->i", cs_rounded, cs_rounded)
+        if dtype == F4 and self.k and not 2.0 * half_csq.max() <= F32_SAFE:
+            raise_f32_range(2.0 * half_csq.max())
+        self.half_csq = np.ascontiguousarray(half_csq, dtype=dtype)
+
+
+#: The float32 kernels score rows in float32 (||x - shift||^2 and 0.5*||c||^2 - x.c):
+#: squared norms, relative to the shift, must stay far below float32's maximum (3.4e38)
+F32_SAFE = 1e37
+
+
+def raise_f32_range(sq):
+    raise ValueError(
+        f"float32 data too spread out for float32 arithmetic: squared distances reach "
+        f"{sq:.3g} (float32 overflows at 3.4e38, kmaot allows {F32_SAFE:.0e}); convert "
+        "the data to float64, e.g. X.astype(np.float64)")
+
+
+def _check_f32_scores(C, mind):
+    """After a float32 kernel: the exact float64 distance of every row to its center
+    bounds ||x - shift||^2 <= 2*mind + 2*max ||c - shift||^2; refuse if that could have
+    overflowed the float32 scores.  (Non-finite rows are left to the callers, which
+    name the row.)"""
+    if mind.shape[0]:
+        mx = float(mind.max())
+        if mx != float("inf") and 2.0 * mx + 4.0 * float(C.half_csq.max()) > F32_SAFE:
+            raise_f32_range(2.0 * mx + 4.0 * float(C.half_csq.max()))
 
 
 _EMPTY = np.empty(0, dtype=F8)
@@ -70,7 +96,7 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
         _check(w, F8, (m,), "w")
     _check_out(labels, I4, (m,), "labels")
     if mind is None:
-        mind = _EMPTY
+        mind = np.empty(m) if dtype == F4 else _EMPTY
     else:
         _check_out(mind, F8, (m,), "mind")
     _check_out(sums, F8, (C.k, C.d), "sums")
@@ -78,9 +104,11 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
     _check_out(inertia, F8, (1,), "inertia")
     _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, labels,
                                       mind, sums, counts, inertia)
+    if dtype == F4:
+        _check_f32_scores(C, mind)
 
 
-def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_full,
+def lloyd_bounds_block(X, C, w, delta, sep, labels, lower, sums, counts, inertia, n_full,
                        module=None):
     """lloyd_block that skips rows whose label cannot change (see the kernel source):
     labels and lower are the per-row state carried from the previous pass."""
@@ -92,6 +120,7 @@ def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_f
     else:
         _check(w, F8, (m,), "w")
     _check(delta, F8, (C.k,), "delta")
+    _check(sep, F8, (C.k,), "sep")
     _check_out(labels, I4, (m,), "labels")
     if m and not (0 <= int(labels.min()) and int(labels.max()) < C.k):
         raise TypeError("kmaot internal error: labels out of range for the bounds kernel")
@@ -101,7 +130,8 @@ def lloyd_bounds_block(X, C, w, delta, labels, lower, sums, counts, inertia, n_f
     _check_out(inertia, F8, (1,), "inertia")
     _check_out(n_full, np.dtype(np.int64), (1,), "n_full")
     _fn("lloyd_bounds_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, delta,
-                                             labels, lower, sums, counts, inertia, n_full)
+                                             sep, labels, lower, sums, counts, inertia,
+                                             n_full)
 
 
 def assign_block(X, C, labels, mind=None, module=None):
@@ -114,7 +144,11 @@ def assign_block(X, C, labels, mind=None, module=None):
         mind = _EMPTY
     else:
         _check_out(mind, F8, (m,), "mind")
+    if dtype == F4 and mind.shape[0] != m:
+        mind = np.empty(m)
     _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
+    if dtype == F4:
+        _check_f32_scores(C, mind)
 
 
 def nearest_exact(X, C, labels, module=None):

@@ -6,13 +6,24 @@ import numpy as np
 
 from . import _kernels
 from ._base import ParamsMixin
+from ._checkpoint import Checkpoint, data_fingerprint, params_fingerprint
 from ._engine import Engine
 from ._init import kmeans_plusplus, random_rows
 from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pass, tolerance
 from ._sources import as_source
+from ._standardize import fit_standardizer, standardize, standardized
 from ._validation import (check_finite, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
+
+
+def _saver(ckpt, run, best, rng_state, moments):
+    """lloyd's save hook: the run in progress every ckpt.every iterations."""
+    def save(centers, stats):
+        if len(stats) % ckpt.every == 0:
+            ckpt.save(run, centers, stats, None if best is None else best[:4], rng_state,
+                      moments)
+    return save
 
 
 class ConvergenceWarning(UserWarning):
@@ -27,6 +38,7 @@ _SMALL = 4096
 #: rows * n_clusters * n_features stays under this (measured crossover)
 _EXACT_WORK = 16384
 _INF = float("inf")
+_F4 = np.dtype(np.float32)
 
 
 class KMeans(ParamsMixin):
@@ -76,6 +88,15 @@ class KMeans(ParamsMixin):
         'auto' is 'bounded' for in-memory arrays with at least 16 clusters, 'lloyd'
         otherwise: for files and memmaps memory must not grow with the number of rows,
         and with few clusters a full assignment costs about as much as the check.
+    standardize : bool, default=False
+        Scale every feature to mean 0 and standard deviation 1 before clustering (a
+        feature with standard deviation 0 is only centered).  The mean and standard
+        deviation are computed in one streaming pass over the data (unweighted) and
+        applied batch by batch, so fitting a file stays memory bounded; ``predict``,
+        ``transform`` and ``score`` apply the same scaling to their input.  Centers,
+        inertia, distances and an ``init`` array are in the standardized space (as in a
+        ``StandardScaler`` + ``KMeans`` pipeline): ``cluster_centers_ * scale_ +
+        mean_`` gives the centers in the original units.
 
     Attributes
     ----------
@@ -92,6 +113,9 @@ class KMeans(ParamsMixin):
     iteration_stats_ : list of dict
         Per iteration of the best run: iteration, inertia (with respect to the centers
         at the start of the iteration), center_shift, n_empty, seconds.
+    mean_, scale_ : ndarray of shape (n_features,), float64
+        Only with ``standardize=True``: the per-feature mean and scale (standard
+        deviation, or 1 where it is 0) of the training data.
 
     Examples
     --------
@@ -108,7 +132,7 @@ class KMeans(ParamsMixin):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, verbose=0, random_state=None, batch_size=None, n_threads=None,
-                 compute_labels="auto", algorithm="auto"):
+                 compute_labels="auto", algorithm="auto", standardize=False):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -120,6 +144,7 @@ class KMeans(ParamsMixin):
         self.n_threads = n_threads
         self.compute_labels = compute_labels
         self.algorithm = algorithm
+        self.standardize = standardize
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_samples):
@@ -149,10 +174,13 @@ class KMeans(ParamsMixin):
         if self.algorithm not in _ALGORITHMS:
             raise ValueError(f"algorithm={self.algorithm!r} should be one of "
                              + ", ".join(repr(a) for a in _ALGORITHMS))
+        if not isinstance(self.standardize, (bool, np.bool_)):
+            raise TypeError(f"standardize={self.standardize!r} should be True or False")
         return k, max_iter, n_init
 
     # ------------------------------------------------------------------- fit
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, *, callback=None, checkpoint=None,
+            checkpoint_every=5):
         """Compute the clustering.
 
         Parameters
@@ -164,6 +192,22 @@ class KMeans(ParamsMixin):
         y : ignored
         sample_weight : array of shape (n_samples,), optional
             Weight of every row (a weight w counts as w repeated rows).
+        callback : callable, optional
+            Called after every Lloyd iteration with a dict: the entry of
+            ``iteration_stats_`` plus ``run``, ``n_init``, ``max_iter``, ``tol``
+            (absolute) and ``n_samples`` (the command line draws its progress bar
+            with it).
+        checkpoint : str or os.PathLike, optional
+            A ``.npz`` file where the state of the fit is saved every
+            ``checkpoint_every`` iterations and after every initialisation run, written
+            atomically (temporary file, then rename).  If the file exists when ``fit``
+            starts, the fit resumes from it and ends with exactly the result of an
+            uninterrupted fit; a corrupt checkpoint, or one written for other data or
+            other parameters, is refused with ValueError.  The file is removed when the
+            fit completes.  ``batch_size``, ``n_threads``, ``algorithm`` and ``verbose``
+            may differ between the interrupted and the resumed fit.
+        checkpoint_every : int, default=5
+            Lloyd iterations between two saves of the checkpoint.
 
         Returns
         -------
@@ -180,17 +224,37 @@ class KMeans(ParamsMixin):
         rng = check_random_state(self.random_state)
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
+        ckpt, resume = None, None
+        if checkpoint is not None:
+            ckpt = Checkpoint(checkpoint,
+                              params_fingerprint(self, k, n_init, dtype, w),
+                              data_fingerprint(source), checkpoint_every)
+            resume = ckpt.load()
 
         use_bounds = (self.algorithm == "bounded"
                       or (self.algorithm == "auto" and source.in_memory and k >= 16))
 
         with Engine(self.n_threads) as engine:
+            if self.standardize:
+                mean, scale = fit_standardizer(engine, source, self.batch_size)
+                source = standardized(source, mean, scale)
             moments = moments_pass(engine, source, self.batch_size)
             shift = moments.mean
             tol = tolerance(moments, self.tol)
-            best = None
-            for run in range(n_init):
-                if init_centers is not None:
+            best, first_run = None, 0
+            if resume is not None:
+                ckpt.check_moments(resume, moments)
+                if rng is np.random.mtrand._rand:  # random_state=None: leave the global
+                    rng = np.random.RandomState()  # generator alone
+                rng.set_state(resume.rng_state)
+                first_run = resume.run
+                if resume.best is not None:
+                    best = resume.best + (None,)  # labels recomputed below if needed
+            for run in range(first_run, n_init):
+                prior_stats = None
+                if resume is not None and run == resume.run and resume.centers is not None:
+                    centers0, prior_stats = resume.centers, resume.stats
+                elif init_centers is not None:
                     centers0 = init_centers
                 elif self.init == "k-means++":
                     centers0, _ = kmeans_plusplus(engine, source, k, rng, w, shift, dtype,
@@ -199,13 +263,28 @@ class KMeans(ParamsMixin):
                     centers0, _ = random_rows(source, k, rng, w, dtype)
                 if self.verbose:
                     print(f"Initialization complete (run {run + 1} of {n_init})")
+                save = None
+                if ckpt is not None:
+                    save = _saver(ckpt, run, best, rng.get_state(), moments)
                 labels = np.empty(n, np.int32) if keep_labels else None
+                cb = None
+                if callback is not None:
+                    extra = {"run": run + 1, "n_init": n_init, "max_iter": max_iter,
+                             "tol": tol, "n_samples": n}
+                    cb = lambda st, extra=extra: callback({**st, **extra})  # noqa: E731
                 centers, inertia, n_iter, stats = lloyd(
                     engine, source, centers0, w, shift, max_iter, tol, dtype,
                     labels_out=labels, batch_size=self.batch_size, verbose=self.verbose,
-                    use_bounds=use_bounds)
+                    use_bounds=use_bounds, callback=cb, stats=prior_stats, save=save)
                 if best is None or inertia < best[1]:
                     best = (centers, inertia, n_iter, stats, labels)
+                if ckpt is not None and run + 1 < n_init:
+                    ckpt.save(run + 1, None, [], best[:4], rng.get_state(), moments)
+            if keep_labels and best[4] is None:  # the best run finished before a resume
+                labels = np.empty(n, np.int32)
+                assign_pass(engine, source, _kernels.Centers(best[0], shift, dtype), labels,
+                            batch_size=self.batch_size)
+                best = best[:4] + (labels,)
 
         centers, inertia, n_iter, stats, labels = best
         self.cluster_centers_ = centers
@@ -215,6 +294,11 @@ class KMeans(ParamsMixin):
         self.n_features_in_ = d
         self._shift = np.asarray(shift, dtype=np.float64)
         self.__dict__.pop("_fast", None)
+        if self.standardize:
+            self.mean_, self.scale_ = mean, scale
+        else:
+            self.__dict__.pop("mean_", None)
+            self.__dict__.pop("scale_", None)
         if labels is not None:
             self.labels_ = labels
             # bincount, not np.unique: np.unique imports numpy.ma (~30 ms at cold start)
@@ -227,6 +311,8 @@ class KMeans(ParamsMixin):
                 f"Number of distinct clusters ({n_distinct}) found smaller than "
                 f"n_clusters ({k}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=2)
+        if ckpt is not None:
+            ckpt.remove()
         return self
 
     # --------------------------------------------------------------- predict
@@ -237,6 +323,8 @@ class KMeans(ParamsMixin):
             raise ValueError(
                 f"X has {source.n_features} features, but {type(self).__name__} is "
                 f"expecting {self.n_features_in_} features as input")
+        if "mean_" in self.__dict__:
+            source = standardized(source, self.mean_, self.scale_)
         return source
 
     def _prepared(self, dtype):
@@ -246,9 +334,10 @@ class KMeans(ParamsMixin):
         """(centers it was made for, their dtype, d, exact kernel, fast kernel, prepared
         centers) for the fit dtype, rebuilt if cluster_centers_ was replaced."""
         fast = self.__dict__.get("_fast")
-        if fast is None or fast[0] is not self.cluster_centers_:
-            C = self._prepared(self.cluster_centers_.dtype)
-            fast = (self.cluster_centers_, C.dtype, C.d,
+        centers = self.cluster_centers_  # read once: another thread may replace it
+        if fast is None or fast[0] is not centers:
+            C = _kernels.Centers(centers, self._shift, centers.dtype)
+            fast = (centers, C.dtype, C.d,
                     _kernels._fn("nearest_exact", C.dtype), _kernels._fn("assign_block", C.dtype),
                     C)
             self._fast = fast
@@ -266,6 +355,8 @@ class KMeans(ParamsMixin):
                 and "cluster_centers_" in self.__dict__ and X.flags.c_contiguous):
             _, dtype, d, exact, fn, C = self._fast_predictor()
             if X.shape[1] == d and (X.dtype is dtype or X.dtype == dtype):
+                if "mean_" in self.__dict__:
+                    X = standardize(X, self.mean_, self.scale_, dtype)
                 n = X.shape[0]
                 labels = np.empty(n, np.int32)
                 if n <= 8 or n * C.k * d <= _EXACT_WORK:
@@ -277,14 +368,22 @@ class KMeans(ParamsMixin):
                 fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
                 if not mind.max() < _INF:
                     check_finite(X, "X")
+                if dtype == _F4:
+                    _kernels._check_f32_scores(C, mind)
                 return labels
         source = self._source_for_predict(X)
         labels = np.empty(source.n_samples, np.int32)
+        self._assign(source, labels)
+        return labels
+
+    def _assign(self, source, labels):
+        """Fill labels (an int32 ndarray of shape (n_samples,), possibly a view of a
+        memory-mapped file) with the nearest center of every row of a source returned
+        by ``_source_for_predict``."""
         n_threads = 1 if source.n_samples <= 8 * _SMALL else self.n_threads
         with Engine(n_threads) as engine:
             assign_pass(engine, source, self._prepared(source.dtype), labels,
                         batch_size=self.batch_size)
-        return labels
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the labels of X (computed even for file inputs)."""
@@ -318,3 +417,26 @@ class KMeans(ParamsMixin):
             res = lloyd_pass(engine, source, self._prepared(source.dtype), w,
                              batch_size=self.batch_size)
         return -float(res.inertia[0])
+
+    # ------------------------------------------------------------ persistence
+    #: private fitted state that ``save`` stores besides the public attributes
+    _saved_private = ("_shift",)
+
+    def save(self, path):
+        """Write the fitted model to ``path``: a versioned ``.npz`` (centers, parameters,
+        standardization, fit statistics, kmaot version) that ``kmaot.load`` reads back
+        without pickle.  ``labels_`` is not stored.
+
+        Examples
+        --------
+        >>> km.save("model.npz")                        # doctest: +SKIP
+        >>> kmaot.load("model.npz").predict(X)          # doctest: +SKIP
+        """
+        from ._io import save
+
+        save(self, path)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_fast", None)  # holds a compiled kernel: rebuilt on first predict
+        return state

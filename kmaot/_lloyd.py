@@ -35,23 +35,35 @@ def moments_pass(engine, source, batch_size=None):
     total1 = np.zeros(d)
     total2 = np.zeros(d)
 
+    f32 = source.dtype == np.float32
+    span = [np.inf, -np.inf]  # float32 data: its smallest and largest value
+
     def new_state():
-        return [np.zeros(d), np.zeros(d)]
+        return [np.zeros(d), np.zeros(d), np.inf, -np.inf]
 
     def work(state, r0, Xp):
         _kernels.moments_block(Xp, ref, state[0], state[1])
         if not (np.isfinite(state[0]).all() and np.isfinite(state[1]).all()):
             _raise_nonfinite(source, r0, Xp)
+        if f32:
+            state[2] = min(state[2], float(Xp.min()))
+            state[3] = max(state[3], float(Xp.max()))
 
     def fold(state):
         total1.__iadd__(state[0])
         total2.__iadd__(state[1])
+        span[0] = min(span[0], state[2])
+        span[1] = max(span[1], state[3])
 
     engine.run(source, B, new_state, work, fold, batch_size=batch_size)
     n = source.n_samples
     m1 = total1 / n
     mean = ref + m1
     var = np.maximum(total2 / n - m1 * m1, 0.0)
+    if f32:  # the float32 kernels score ||x - mean||^2 in float32
+        r = max(span[1] - float(mean.min()), float(mean.max()) - span[0])
+        if d * r * r > _kernels.F32_SAFE:
+            _kernels.raise_f32_range(d * r * r)
     return Moments(n, mean, var)
 
 
@@ -106,6 +118,25 @@ class Bounds:
         self.c64 = None
         self.n_full = 0
 
+    @staticmethod
+    def separation(C):
+        """Half the distance from each center to its nearest other center, rounded
+        down by far more than its float64 error (0 where centers coincide, k == 1: inf).
+
+        Direct differences, center by center (k * k * d work: small next to a pass)."""
+        c = C.c64
+        k = c.shape[0]
+        if k == 1:
+            return np.full(1, np.inf)
+        out = np.empty(k)
+        step = max(1, (1 << 22) // max(1, k * c.shape[1]))
+        for a in range(0, k, step):
+            diff = c[a:a + step, None, :] - c[None, :, :]
+            D = np.einsum("ijk,ijk->ij", diff, diff)
+            D[np.arange(D.shape[0]), np.arange(a, a + D.shape[0])] = np.inf
+            out[a:a + step] = D.min(axis=1)
+        return 0.5 * np.sqrt(out) * (1.0 - 1e-9)
+
     def delta(self, C):
         """Displacement of every center since the last pass (rounded up slightly)."""
         if self.c64 is None:
@@ -122,6 +153,7 @@ def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
     B = block_rows(d, k)
     total = PassResult(k, d)
     delta = bounds.delta(C)
+    sep = Bounds.separation(C)
     full = np.zeros(1, np.int64)
 
     def new_state():
@@ -132,7 +164,7 @@ def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
     def work(st, r0, Xp):
         r1 = r0 + Xp.shape[0]
         w = sample_weight[r0:r1] if sample_weight is not None else None
-        _kernels.lloyd_bounds_block(Xp, C, w, delta, bounds.labels[r0:r1],
+        _kernels.lloyd_bounds_block(Xp, C, w, delta, sep, bounds.labels[r0:r1],
                                     bounds.lower[r0:r1], st.sums, st.counts, st.inertia,
                                     st.n_full)
         if not np.isfinite(st.inertia[0]):
@@ -231,7 +263,8 @@ def tolerance(moments, tol):
 
 
 def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
-          labels_out=None, batch_size=None, verbose=0, callback=None, use_bounds=False):
+          labels_out=None, batch_size=None, verbose=0, callback=None, use_bounds=False,
+          stats=None, save=None):
     """Lloyd's algorithm from the given initial centers.
 
     Convergence follows scikit-learn's ``_kmeans_single_lloyd``: stop when the centers
@@ -246,6 +279,11 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     use_bounds: run ``bounds_pass`` (same result, skips rows whose label cannot
     change; 12 bytes of state per row) instead of ``lloyd_pass``; stats then also
     report ``n_full``, the rows assigned against every center.
+
+    Resuming (checkpoints): ``stats`` holds the statistics of the iterations already
+    run and ``centers`` the centers they ended with; the loop goes on from there (the
+    bounds start afresh, which does not change the result).  ``save(centers, stats)``,
+    if given, is called after every iteration that does not end the loop.
     """
     centers = np.ascontiguousarray(centers, dtype=dtype)
     bounds = Bounds(source.n_samples) if use_bounds else None
@@ -259,10 +297,10 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
             labels_out[:] = bounds.labels
         return res
 
-    stats = []
+    stats = [] if stats is None else list(stats)
     strict = False
     inertia = None
-    for it in range(max_iter):
+    for it in range(len(stats), max_iter):
         t0 = time.perf_counter()
         C = _kernels.Centers(centers, shift, dtype)
         res = one_pass(C)
@@ -290,6 +328,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
                 print(f"Converged at iteration {it}: center shift {shift_tot} "
                       f"within tolerance {tol}.")
             break
+        if save is not None:
+            save(centers, stats)
     n_iter = len(stats)
     if not strict:
         # one more E-step so that labels and inertia match the returned centers

@@ -11,8 +11,10 @@ Every source serves the same two operations to the drivers:
 unpickling), checking that the file really holds the bytes its header promises, and
 memory-mapping the data read-only.  Nothing is loaded: pages come in batch by batch.
 """
+import io
 import mmap
 import os
+import stat
 
 import numpy as np
 
@@ -20,6 +22,8 @@ from ._validation import as_2d_float_array, compute_dtype
 
 #: rows per batch for file sources when the user gives no batch_size: ~64 MiB
 DEFAULT_BATCH_BYTES = 64 * 2**20
+#: longest .npy header read (numpy itself refuses more than 10,000 characters)
+MAX_HEADER_BYTES = 2**16
 
 
 class ArraySource:
@@ -75,6 +79,10 @@ def read_npy_header(path):
         raise FileNotFoundError(f"{path}: no such file")
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path} is a directory, not a .npy file")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        # a FIFO would block open() forever, a device has no fixed size
+        raise ValueError(f"{path} is not a regular file (a pipe, socket or device); "
+                         "kmaot reads .npy files")
     size = os.path.getsize(path)
     with open(path, "rb") as fp:
         head = fp.read(8)
@@ -82,18 +90,36 @@ def read_npy_header(path):
             raise ValueError(
                 f"{path} is not a .npy file (no NUMPY magic at its start); "
                 "save arrays with numpy.save")
-        fp.seek(0)
+        major, minor = head[6], head[7]
+        if (major, minor) not in ((1, 0), (2, 0), (3, 0)):
+            raise ValueError(f"{path}: unsupported .npy format version {major}.{minor} "
+                             "(kmaot reads versions 1.0, 2.0 and 3.0)")
+        # read the header length ourselves: numpy would allocate whatever it says
+        # (up to 4 GiB for a 12-byte file) before checking it against the file
+        len_bytes = fp.read(2 if major == 1 else 4)
+        if len(len_bytes) < (2 if major == 1 else 4):
+            raise ValueError(f"{path}: unreadable .npy header (the file ends inside it)")
+        hlen = int.from_bytes(len_bytes, "little")
+        offset = 8 + len(len_bytes) + hlen
+        if hlen > MAX_HEADER_BYTES or offset > size:
+            raise ValueError(
+                f"{path}: unreadable .npy header (it claims {hlen} bytes; the file has "
+                f"{size} bytes and kmaot reads headers of at most {MAX_HEADER_BYTES})")
+        header = fp.read(hlen)
+    if major == 3:  # utf-8 header; numpy 2 keeps its reader private: use the 2.0 one
         try:
-            version = np.lib.format.read_magic(fp)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-            else:
-                shape, fortran, dtype = np.lib.format._read_array_header(fp, version)
-        except Exception as exc:
-            raise ValueError(f"{path}: unreadable .npy header ({exc})") from None
-        offset = fp.tell()
+            header = header.decode("utf-8").encode("latin1")
+        except UnicodeError:
+            raise ValueError(f"{path}: unreadable .npy header (non-latin-1 characters: "
+                             "only structured dtypes need them, and kmaot reads plain "
+                             "numeric arrays)") from None
+    try:
+        stream = io.BytesIO(b"\x93NUMPY\x02\x00" + len(header).to_bytes(4, "little") + header)
+        np.lib.format.read_magic(stream)
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+    except Exception as exc:  # ValueError, SyntaxError, RecursionError, MemoryError, ...
+        raise ValueError(f"{path}: unreadable .npy header ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
     if dtype.hasobject:
         raise ValueError(
             f"{path} holds Python objects (dtype {dtype}); kmaot reads numeric .npy files "
@@ -123,13 +149,16 @@ class NpyFile:
 
     def __init__(self, path):
         self.path = os.fspath(path)
+        stamp = _stamp(self.path) if os.path.exists(self.path) else None
         shape, file_dtype, fortran, offset = read_npy_header(self.path)
         self.n_samples, self.n_features = shape
         self.file_dtype = file_dtype
         self.dtype = compute_dtype(file_dtype, self.path)
         self.fortran_order = fortran
+        self._stamp = stamp  # taken before the header was read
         self._mm = np.memmap(self.path, dtype=file_dtype, mode="r", offset=offset,
                              shape=shape, order="F" if fortran else "C")
+        self.check_unchanged()
         self._offset = offset
         self._advise(0, 0, mmap.MADV_SEQUENTIAL if hasattr(mmap, "MADV_SEQUENTIAL") else None)
 
@@ -159,11 +188,30 @@ class NpyFile:
     def default_batch_size(self):
         return _rows_for_bytes(self.n_features, self.dtype)
 
+    def check_unchanged(self):
+        """Raise ValueError if the file was truncated, rewritten or replaced since it
+        was opened.  Reading a memory-mapped file that has shrunk would kill the
+        process (SIGBUS), and one that was rewritten would mix two datasets; this is
+        checked before every batch (a stat call), which leaves only a race with a
+        writer active during that batch."""
+        try:
+            now = _stamp(self.path)
+        except OSError as exc:
+            raise ValueError(f"{self.path} can no longer be read ({exc}); it was removed "
+                             "or replaced while kmaot was reading it") from None
+        if now != self._stamp:
+            raise ValueError(
+                f"{self.path} changed while kmaot was reading it (size, modification "
+                "time or inode differ from when it was opened); do not modify a data file "
+                "during fit or predict")
+
     def _rows(self, start, stop):
+        self.check_unchanged()
         view = self._mm[start:stop]
-        if view.dtype == self.dtype and view.flags.c_contiguous:
+        if view.dtype == self.dtype and view.flags.c_contiguous and view.flags.aligned:
             return np.asarray(view)  # zero-copy view of the mapping
-        return np.ascontiguousarray(view, dtype=self.dtype)  # byte swap, ints, Fortran
+        # byte swap, ints, Fortran order, or data at an odd offset (a hand-made header)
+        return np.array(view, dtype=self.dtype, order="C")
 
     def batches(self, batch_size=None, start=0):
         bs = batch_size or self.default_batch_size()
@@ -179,11 +227,17 @@ class NpyFile:
             yield s, self._rows(s, e)
 
     def take(self, rows):
+        self.check_unchanged()
         rows = np.asarray(rows, dtype=np.intp)
         return np.ascontiguousarray(self._mm[rows], dtype=self.dtype)
 
     def describe_row(self, row):
         return f"{self.path} contains NaN or infinity (first at row {row})"
+
+
+def _stamp(path):
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
 
 
 class ShardSource:

@@ -105,7 +105,8 @@ def test_bounds_kernel_matches_reference_from_any_valid_state(level, dtype):
 
     def run(C):
         sums, counts, inertia = np.zeros((30, d)), np.zeros(30), np.zeros(1)
-        _kernels.lloyd_bounds_block(X, C, None, b.delta(C), b.labels, b.lower, sums,
+        _kernels.lloyd_bounds_block(X, C, None, b.delta(C), _lloyd.Bounds.separation(C),
+                                    b.labels, b.lower, sums,
                                     counts, inertia, np.zeros(1, np.int64), module=mod)
         b.c64 = C.c64
         return sums, counts, inertia

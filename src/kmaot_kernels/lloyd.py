@@ -293,7 +293,7 @@ def _add_row_dist(X, r, j, wi, c64, sums):
 
 
 @njit(nogil=True, fastmath=FAST)
-def lloyd_bounds_block(X, shift, cs, half_csq, c64, w, delta, labels, lower,
+def lloyd_bounds_block(X, shift, cs, half_csq, c64, w, delta, sep, labels, lower,
                        sums, counts, inertia, n_full):
     """``lloyd_block`` that skips rows whose label provably cannot change.
 
@@ -310,7 +310,10 @@ def lloyd_bounds_block(X, shift, cs, half_csq, c64, w, delta, labels, lower,
 
     X (m, d) IN; shift, cs, half_csq, c64 as lloyd_block; w (m,) or (0,) IN;
     delta (k,) float64 IN; labels (m,) int32 INOUT; lower (m,) float64 INOUT (0 means
-    "unknown": the row is assigned in full); sums, counts, inertia INOUT as lloyd_block;
+    "unknown": the row is assigned in full); sep (k,) float64 IN: a lower bound of half
+    the distance from each center to its nearest other center (a row closer than that to
+    its own center keeps it: Hamerly's second test); sums, counts, inertia INOUT as
+    lloyd_block;
     n_full (1,) int64 INOUT: rows assigned in full are added to it.
     """
     m_total, d = X.shape
@@ -350,6 +353,9 @@ def lloyd_bounds_block(X, shift, cs, half_csq, c64, w, delta, labels, lower,
             lo = lower[r]
             lo = lo - dec - eps * (lo + dec)
             lower[r] = lo
+            sa = sep[a]
+            if sa > lo:
+                lo = sa
             keep = False
             if lo > 0.0:
                 da = 0.0
@@ -445,7 +451,7 @@ def _sig(template, t):
 _LLOYD = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
 _ASSIGN = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
 _NEAREST = "i8(T[:, ::1], f8[:, ::1], i4[::1])"
-_BOUNDS = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1], i8[::1])"
+_BOUNDS = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1], i8[::1])"
 
 #: exported name -> (function, numba signature string)
 EXPORTS = {}

@@ -20,10 +20,10 @@ Kmaot's Lloyd iteration is deterministic, so a fit resumed from a checkpoint end
 exactly the result of the uninterrupted fit.  Parameters that do not change the result
 (``batch_size``, ``n_threads``, ``verbose``) may differ between the two.
 """
-import hashlib
-import json
 import os
-import tempfile
+
+# hashlib, json and tempfile are imported where used: only fits that checkpoint
+# need them (cold start of ``import kmaot``)
 
 import numpy as np
 
@@ -36,6 +36,7 @@ _SAMPLE_ROWS = 16
 
 
 def _sha(a):
+    import hashlib
     a = np.ascontiguousarray(a)
     h = hashlib.sha256()
     h.update(f"{a.dtype.str}{a.shape}".encode())
@@ -115,6 +116,7 @@ class Checkpoint:
         Raises ValueError when the file is corrupt or was written by a fit of other
         data or other parameters (checked here, except for the moments: see
         check_moments)."""
+        import json
         if not os.path.exists(self.path):
             return None
         try:
@@ -186,6 +188,7 @@ class Checkpoint:
     # ---------------------------------------------------------------- writing
     def save(self, run, centers, stats, best, rng_state, moments):
         """Write the state atomically (temporary file, fsync, os.replace)."""
+        import json
         arrays = {"mean": np.asarray(moments.mean, dtype=np.float64),
                   "var": np.asarray(moments.var, dtype=np.float64)}
         if centers is not None:
@@ -220,6 +223,7 @@ def atomic_savez(path, arrays):
     temporary file is removed if anything (including KeyboardInterrupt) stops the
     write; only a SIGKILL during the write can leave it behind (the checkpoint itself
     stays intact)."""
+    import tempfile
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",

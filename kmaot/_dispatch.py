@@ -4,8 +4,10 @@ kmaot ships one extension module per CPU level (``kmaot._kernels_<level>``), all
 compiled from the same sources by ``src/build_kernels.py``.  The best level that the
 running CPU supports is loaded; the environment variable ``KMAOT_CPU_LEVEL`` caps it
 (``baseline``, ``avx2`` or ``avx512``), like numpy's ``NPY_DISABLE_CPU_FEATURES``.
+Only the chosen module is loaded at import; the others are found on disk, not loaded.
 """
 import importlib
+import importlib.util
 import os
 import warnings
 
@@ -44,15 +46,10 @@ def supported_levels(features=None):
 
 
 def built_levels():
-    """Levels whose compiled module is present in the installed package."""
-    out = []
-    for level in LEVELS:
-        try:
-            importlib.import_module("kmaot._kernels_" + level)
-        except ImportError:
-            continue
-        out.append(level)
-    return out
+    """Levels whose compiled module is present in the installed package (found on
+    disk, not loaded)."""
+    return [level for level in LEVELS
+            if importlib.util.find_spec("kmaot._kernels_" + level) is not None]
 
 
 def _choose():
@@ -75,8 +72,14 @@ def _choose():
                 f"{', '.join(usable)}); using the best usable level below it",
                 RuntimeWarning, stacklevel=3)
         usable = [lv for lv in usable if lv in allowed]
-    level = usable[-1]
-    return level, importlib.import_module("kmaot._kernels_" + level), built
+    for level in reversed(usable):
+        try:
+            return level, importlib.import_module("kmaot._kernels_" + level), built
+        except ImportError as exc:
+            if level == "baseline":
+                raise
+            warnings.warn(f"kmaot's {level} kernels failed to load ({exc}); "
+                          "using a lower CPU level", RuntimeWarning, stacklevel=3)
 
 
 LEVEL, KERNELS, BUILT_LEVELS = _choose()

@@ -10,13 +10,12 @@ size and any number of threads.
 Threads: the kernels release the GIL, so a ``ThreadPoolExecutor`` runs pieces of
 different blocks at once; at most ``2 * n_threads`` pieces are in flight, which bounds
 the memory held by partial results.  File sources are read one batch ahead by a
-prefetch thread, so that I/O overlaps computation.
+prefetch thread, so that I/O overlaps computation.  A source of one reduction block
+runs in the calling thread (no pool is started: fast cold start for small inputs).
+``queue``, ``threading`` and ``concurrent.futures`` are imported when first needed.
 """
 import os
-import queue
-import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -67,6 +66,10 @@ class _Prefetch:
     _DONE = object()
 
     def __init__(self, gen, depth=2):
+        import queue
+        import threading
+
+        self._queue_mod = queue
         self._q = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, args=(gen,), daemon=True)
@@ -79,7 +82,7 @@ class _Prefetch:
                     try:
                         self._q.put(item, timeout=0.1)
                         break
-                    except queue.Full:
+                    except self._queue_mod.Full:
                         continue
                 if self._stop.is_set():
                     return
@@ -101,7 +104,7 @@ class _Prefetch:
         while True:  # unblock a producer waiting on a full queue
             try:
                 self._q.get_nowait()
-            except queue.Empty:
+            except self._queue_mod.Empty:
                 break
         self._t.join(timeout=5)
 
@@ -115,6 +118,8 @@ class Engine:
 
     def _executor(self):
         if self._pool is None and self.n_threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(max_workers=self.n_threads,
                                             thread_name_prefix="kmaot")
         return self._pool
@@ -145,7 +150,8 @@ class Engine:
             pf = _Prefetch(gen)
             gen = iter(pf)
         try:
-            pool = self._executor()
+            # one reduction block: its pieces run one after the other anyway
+            pool = None if source.n_samples <= B else self._executor()
             if pool is None:
                 self._run_serial(gen, new_state, work, fold)
             else:

@@ -7,7 +7,6 @@ anonymous memory stays independent of n_samples.  k-means++ makes two passes ove
 data per center; k-means|| makes ``n_rounds + 1`` passes in all (6 by default).
 """
 import os
-import tempfile
 
 import numpy as np
 
@@ -28,6 +27,8 @@ class _Scratch:
         if in_memory:
             self.a = np.empty(n, dtype=dtype)
         else:
+            import tempfile  # only for file sources: not at import time
+
             fd, self._path = tempfile.mkstemp(prefix="kmaot-", suffix=".scratch")
             os.close(fd)
             self.a = np.memmap(self._path, dtype=dtype, mode="w+", shape=(n,))

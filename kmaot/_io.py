@@ -15,11 +15,10 @@ Parameters are restored generically with ``set_params``, so new estimator parame
 need no change here.  A file whose ``format_version`` is newer than this kmaot reads
 is refused with a clear error; older ones stay readable.
 """
-import json
 import numbers
 import os
-import tempfile
-import zipfile
+
+# json, tempfile and zipfile are imported where used (cold start of ``import kmaot``)
 
 import numpy as np
 
@@ -51,6 +50,8 @@ def _jsonable(value):
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` (see the module docstring)."""
+    import json
+    import tempfile
     estimator._check_fitted()
     arrays = {}
     params, unsaved = {}, []
@@ -135,6 +136,7 @@ def load(path):
     >>> km = kmaot.load("model.npz")   # doctest: +SKIP
     >>> km.predict(X)                   # doctest: +SKIP
     """
+    import zipfile
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
@@ -155,6 +157,7 @@ def load(path):
 
 
 def _restore(data, path):
+    import json
     files = set(data.files)
     if "format_version" not in files or "meta" not in files:
         raise ValueError(f"{path} is not a kmaot model file (no format_version/meta)")

@@ -286,7 +286,7 @@ class ShardSource:
         rows = np.asarray(rows, dtype=np.intp)
         out = np.empty((rows.shape[0], self.n_features), dtype=self.dtype)
         shard_ids = np.searchsorted(self.offsets, rows, side="right") - 1
-        for i in np.unique(shard_ids):
+        for i in np.flatnonzero(np.bincount(shard_ids, minlength=len(self.shards))):
             sel = shard_ids == i
             out[sel] = self.shards[i].take(rows[sel] - self.offsets[i])
         return out

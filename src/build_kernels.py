@@ -7,10 +7,20 @@ AOT compiler touches this file alone.  Run once per CPU target, e.g.::
 
 produces ``_kernels_avx2.<ext-suffix>``.  The kernels are compiled with the GIL
 released (``release_gil``) so that the Python layer can run them on several threads.
+
+numba.pycc drives the platform's C compiler (the one Python was built with, or ``$CC``).
+``python src/build_kernels.py --check-compiler`` checks that it exists and compiles a
+trivial C file, and fails with a message naming the compiler otherwise; CMake runs it at
+configure time and every build runs it first, before numba is imported.
 """
 import argparse
 import os
+import shlex
+import shutil
+import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 
 #: kmaot CPU level -> LLVM target cpu ("" = generic baseline of the architecture)
@@ -19,6 +29,63 @@ TARGETS = {
     "avx2": "haswell",
     "avx512": "skylake-avx512",
 }
+
+
+class CompilerError(RuntimeError):
+    """No working C compiler: the kernels cannot be built."""
+
+
+def _compiler_hint():
+    return ("kmaot's kernels are compiled by numba.pycc, which needs a C compiler: install "
+            "one (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc; macOS: "
+            "xcode-select --install) or point CC at it, or install a prebuilt kmaot wheel "
+            "instead of building from source")
+
+
+def c_compiler():
+    """The C compiler command that numba.pycc will use (as distutils chooses it): $CC if
+    set, else the compiler Python was built with.  A list of arguments."""
+    cmd = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return shlex.split(cmd)
+
+
+def check_compiler():
+    """Raise CompilerError unless the C compiler exists and compiles a trivial file.
+    Returns the compiler command otherwise."""
+    if sys.platform == "win32" and not os.environ.get("CC"):
+        # distutils finds MSVC through the registry / vswhere, not PATH: numba.pycc's
+        # own check (external_compiler_works) is the reliable one there
+        return ["msvc (located by distutils)"]
+    cmd = c_compiler()
+    origin = "$CC" if os.environ.get("CC") else "Python's build configuration (sysconfig CC)"
+    if not cmd:
+        raise CompilerError(f"no C compiler: $CC is empty. {_compiler_hint()}")
+    exe = shutil.which(cmd[0])
+    if exe is None:
+        raise CompilerError(f"C compiler not found: {cmd[0]!r} (from {origin}) is not an "
+                            f"executable file or a command on PATH. {_compiler_hint()}")
+    # numba.pycc's own check (platform.external_compiler_works) compiles a .c and a
+    # .cxx file with this compiler; so do we, to fail here with a clear message
+    probes = ((".c", "a trivial C file"),
+              (".cxx", "a trivial C++ file (numba.pycc requires the compiler to handle "
+                       ".cxx too: install the C++ front end, e.g. g++)"))
+    with tempfile.TemporaryDirectory(prefix="kmaot-cc-") as tmp:
+        for suffix, what in probes:
+            src = os.path.join(tmp, "probe" + suffix)
+            with open(src, "w") as f:
+                f.write("int kmaot_probe(int x) { return x + 1; }\n")
+            try:
+                res = subprocess.run(cmd + ["-c", src, "-o", os.path.join(tmp, "probe.o")],
+                                     capture_output=True, text=True, timeout=120)
+            except OSError as exc:
+                raise CompilerError(f"C compiler {' '.join(cmd)!r} (from {origin}) could not "
+                                    f"be run: {exc}. {_compiler_hint()}") from None
+            if res.returncode != 0:
+                out = (res.stderr or res.stdout).strip() or "(no output)"
+                raise CompilerError(
+                    f"C compiler {' '.join(cmd)!r} (from {origin}) failed to compile {what} "
+                    f"(exit code {res.returncode}):\n{out}\n{_compiler_hint()}")
+    return cmd
 
 
 def _patch_flags():
@@ -60,12 +127,25 @@ def build(target, output_dir):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", choices=sorted(TARGETS), required=True)
-    p.add_argument("--output-dir", required=True)
+    p.add_argument("--target", choices=sorted(TARGETS))
+    p.add_argument("--output-dir")
+    p.add_argument("--check-compiler", action="store_true",
+                   help="only check that a working C compiler is available")
     args = p.parse_args(argv)
+    if not args.check_compiler and (args.target is None or args.output_dir is None):
+        p.error("--target and --output-dir are required (or --check-compiler)")
+    try:
+        cmd = check_compiler()
+    except CompilerError as exc:
+        print(f"kmaot build error: {exc}", file=sys.stderr)
+        return 1
+    if args.check_compiler:
+        print(f"C compiler OK: {' '.join(cmd)}")
+        return 0
     os.makedirs(args.output_dir, exist_ok=True)
     build(args.target, args.output_dir)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -26,19 +26,31 @@ def test_numba_never_imported():
     assert "LOADED []" in res.stdout
 
 
+def _wheel_tag():
+    return f"cp{sys.version_info[0]}{sys.version_info[1]}"
+
+
 @pytest.mark.slow
 def test_wheel_in_fresh_venv_without_numba(tmp_path):
-    """Build the wheel, install it with numpy alone into a new venv, fit and predict."""
+    """Build the wheel, install it with numpy alone into a new venv, fit and predict.
+
+    With KMAOT_WHEEL_DIR set, the wheel for this interpreter found there is used; if
+    there is none, it is built into that folder (so that wheels/build_wheels.py, run
+    after the tests by .ci/run with --reuse, repairs and smoke-tests the same wheel
+    instead of compiling the kernels a second time)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    tag = _wheel_tag()
+    pattern = f"kmaot-*-{tag}-{tag}-*.whl"
     wheels = os.environ.get("KMAOT_WHEEL_DIR")
-    if wheels:
-        found = glob.glob(os.path.join(wheels, "kmaot-*.whl"))
-    else:
+    out = wheels or str(tmp_path / "w")
+    found = glob.glob(os.path.join(out, pattern)) if wheels else []
+    if not found:
         # an isolated build: the test environment need not have numba
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                        "-w", str(tmp_path / "w"), root], check=True, capture_output=True)
-        found = glob.glob(str(tmp_path / "w" / "kmaot-*.whl"))
-    assert found, "no kmaot wheel was built"
+        res = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                              "-w", out, root], capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+        found = glob.glob(os.path.join(out, pattern))
+    assert len(found) == 1, f"expected one {pattern} in {out}, found {found}"
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True)
     py = str(env_dir / "bin" / "python")

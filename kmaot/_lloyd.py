@@ -122,21 +122,20 @@ class Bounds:
     @staticmethod
     def separation(C):
         """Half the distance from each center to its nearest other center, rounded
-        down by far more than its float64 error (0 where centers coincide, k == 1: inf).
+        down by more than its float64 error (0 where centers coincide; k == 1: inf).
 
-        Direct differences, center by center (k * k * d work: small next to a pass)."""
-        c = C.c64
-        k = c.shape[0]
+        Expanded form on centers relative to the shift, one float64 matrix product;
+        the rounding error of ||a||^2 + ||b||^2 - 2 a.b is below
+        (d + 2) * eps * (||a||^2 + ||b||^2), and twice that is subtracted."""
+        c = C.c64 - C.shift.astype(F8)
+        k, d = c.shape
         if k == 1:
             return np.full(1, np.inf)
-        out = np.empty(k)
-        step = max(1, (1 << 22) // max(1, k * c.shape[1]))
-        for a in range(0, k, step):
-            diff = c[a:a + step, None, :] - c[None, :, :]
-            D = np.einsum("ijk,ijk->ij", diff, diff)
-            D[np.arange(D.shape[0]), np.arange(a, a + D.shape[0])] = np.inf
-            out[a:a + step] = D.min(axis=1)
-        return 0.5 * np.sqrt(out) * (1.0 - 1e-9)
+        sq = np.einsum("ij,ij->i", c, c)
+        tot = sq[:, None] + sq[None, :]
+        D = tot - 2.0 * (c @ c.T) - 2.0 * (d + 2) * np.finfo(F8).eps * tot
+        np.fill_diagonal(D, np.inf)
+        return 0.5 * np.sqrt(np.maximum(D.min(axis=1), 0.0))
 
     def delta(self, C):
         """Displacement of every center since the last pass (rounded up slightly)."""

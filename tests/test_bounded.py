@@ -123,3 +123,22 @@ def test_bounds_kernel_matches_reference_from_any_valid_state(level, dtype):
     D[np.arange(n), ref_labels] = np.inf
     assert (b.lower <= D.min(1)).all()
     assert (b.lower > 0).mean() > 0.9   # and they are informative
+
+
+def test_separation_is_a_lower_bound_of_half_the_nearest_center_distance():
+    rng = np.random.default_rng(4)
+    for offset in (0.0, 1e4):
+        C0 = rng.normal(offset, 1.0, (50, 9))
+        C0[7] = C0[3]                      # coinciding centers: separation 0
+        C0[11] = C0[10] + 1e-9             # nearly coinciding
+        C = _kernels.Centers(C0, C0.mean(0), np.float64)
+        sep = _lloyd.Bounds.separation(C)
+        D = np.sqrt(((C0[:, None, :] - C0[None]) ** 2).sum(2))
+        np.fill_diagonal(D, np.inf)
+        exact = 0.5 * D.min(1)
+        assert (sep <= exact).all()
+        assert sep[3] == sep[7] == 0.0
+        far = exact > 1e-3
+        np.testing.assert_allclose(sep[far], exact[far], rtol=1e-6)
+    one = _kernels.Centers(np.ones((1, 3)), np.zeros(3), np.float64)
+    assert _lloyd.Bounds.separation(one)[0] == np.inf

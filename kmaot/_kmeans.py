@@ -13,7 +13,7 @@ from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pa
 from ._sources import as_source
 from ._spherical import check_metric, normalize_centers, unit_source
 from ._standardize import fit_standardizer, standardize, standardized
-from ._validation import (check_finite, check_init_array,
+from ._validation import (check_finite, check_init_and_n_init, check_init_array,
                           check_n_clusters, check_positive_int, check_random_state,
                           check_sample_weight)
 
@@ -31,7 +31,6 @@ class ConvergenceWarning(UserWarning):
     """Fewer distinct clusters than requested, or a similar sign of a poor fit."""
 
 
-_INITS = ("auto", "k-means++", "k-means||", "random")
 _ALGORITHMS = ("auto", "lloyd", "bounded")
 #: predict() on at most this many rows of an array takes the direct path
 _SMALL = 4096
@@ -312,19 +311,7 @@ class KMeans(CentersModel, ParamsMixin):
             raise ValueError(f"tol={self.tol!r} should be a real number >= 0")
         if self.batch_size is not None:
             check_positive_int(self.batch_size, "batch_size")
-        init = self.init
-        is_array = not isinstance(init, str)
-        if not is_array and init not in _INITS:
-            raise ValueError(f"init={init!r} should be 'k-means++', 'random', 'k-means||', "
-                             "'auto' or an array of shape (n_clusters, n_features)")
-        if self.n_init == "auto":
-            n_init = 10 if (not is_array and init == "random") else 1
-        else:
-            n_init = check_positive_int(self.n_init, "n_init")
-            if is_array and n_init != 1:
-                warnings.warn(f"explicit initial centers given: running 1 initialisation "
-                              f"instead of n_init={n_init}", RuntimeWarning, stacklevel=3)
-                n_init = 1
+        _, n_init = check_init_and_n_init(self.init, self.n_init, 10)
         if self.compute_labels not in ("auto", True, False):
             raise ValueError(f"compute_labels={self.compute_labels!r} should be 'auto', "
                              "True or False")

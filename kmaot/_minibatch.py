@@ -21,11 +21,10 @@ from ._kmeans import CentersModel, ConvergenceWarning
 from ._lloyd import lloyd_pass, moments_pass, tolerance
 from ._sources import ArraySource, as_source
 from ._spherical import check_metric, normalize_centers, unit_source
-from ._validation import (check_init_array, check_n_clusters, check_positive_int,
+from ._validation import (check_init_and_n_init, check_init_array, check_n_clusters, check_positive_int,
                           check_random_state, check_sample_weight)
 
 F8 = np.float64
-_INITS = ("auto", "k-means++", "k-means||", "random")
 
 
 #: passes over at most this many rows run on one thread
@@ -172,19 +171,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
         _check_real(self.reassignment_ratio, "reassignment_ratio")
         if self.max_no_improvement is not None:
             check_positive_int(self.max_no_improvement, "max_no_improvement", minimum=0)
-        init = self.init
-        is_array = not isinstance(init, str)
-        if not is_array and init not in _INITS:
-            raise ValueError(f"init={init!r} should be 'k-means++', 'random', 'k-means||', "
-                             "'auto' or an array of shape (n_clusters, n_features)")
-        if self.n_init == "auto":
-            n_init = 3 if (not is_array and init == "random") else 1
-        else:
-            n_init = check_positive_int(self.n_init, "n_init")
-            if is_array and n_init != 1:
-                warnings.warn(f"explicit initial centers given: running 1 initialisation "
-                              f"instead of n_init={n_init}", RuntimeWarning, stacklevel=3)
-                n_init = 1
+        _, n_init = check_init_and_n_init(self.init, self.n_init, 3)
         if self.init_size is None:
             init_size = 3 * batch
             if init_size < k:

@@ -111,6 +111,29 @@ def check_sample_weight(sample_weight, n_samples):
     return w
 
 
+INITS = ("auto", "k-means++", "k-means||", "random")
+
+
+def check_init_and_n_init(init, n_init, n_init_random):
+    """(is_array, n_init) for an estimator's ``init`` and ``n_init``: 'auto' n_init means
+    ``n_init_random`` runs for init='random' and 1 otherwise (scikit-learn's rule); an
+    array of initial centers runs once (with a warning if more were asked for)."""
+    import warnings
+
+    is_array = not isinstance(init, str)
+    if not is_array and init not in INITS:
+        raise ValueError(f"init={init!r} should be 'k-means++', 'random', 'k-means||', "
+                         "'auto' or an array of shape (n_clusters, n_features)")
+    if n_init == "auto":
+        return is_array, (n_init_random if (not is_array and init == "random") else 1)
+    n_init = check_positive_int(n_init, "n_init")
+    if is_array and n_init != 1:
+        warnings.warn(f"explicit initial centers given: running 1 initialisation "
+                      f"instead of n_init={n_init}", RuntimeWarning, stacklevel=4)
+        n_init = 1
+    return is_array, n_init
+
+
 def check_init_array(init, n_clusters, n_features, dtype):
     centers, _ = as_2d_float_array(init, "init")
     if centers.shape != (n_clusters, n_features):

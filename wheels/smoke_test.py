@@ -72,8 +72,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="kmaot-smoke-") as tmp:
         data = os.path.join(tmp, "blobs.npy")
         X = _blobs(data)
-        km_file = kmaot.KMeans(K, random_state=0, n_init=1, batch_size=3000).fit(data)
-        km_mem = kmaot.KMeans(K, random_state=0, n_init=1).fit(X)
+        # the same init for both (init='auto' means k-means++ for arrays, k-means|| for
+        # files): k-means|| is the same for every source and batch size
+        km_file = kmaot.KMeans(K, init="k-means||", random_state=0, n_init=1,
+                               batch_size=3000).fit(data)
+        km_mem = kmaot.KMeans(K, init="k-means||", random_state=0, n_init=1).fit(X)
         if not np.array_equal(km_file.cluster_centers_, km_mem.cluster_centers_):
             _fail("fit on the .npy file differs from the fit on the array")
         if km_file.inertia_ != km_mem.inertia_ or km_file.n_iter_ != km_mem.n_iter_:

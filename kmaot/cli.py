@@ -96,14 +96,15 @@ _FILE_MODE = _file_mode()
 
 def _init_arg(value):
     """--init: a method name, or a .npy file of initial centers."""
-    if value in ("k-means++", "random"):
+    if value in ("auto", "k-means++", "k-means||", "random"):
         return value
     if value.endswith(".npy") or os.path.exists(value):
         from ._sources import read_npy_header
 
         read_npy_header(value)  # clear errors for missing or damaged files
         return np.load(value, allow_pickle=False)
-    raise UserError(f"--init {value!r}: use 'k-means++', 'random' or a .npy file of "
+    raise UserError(f"--init {value!r}: use 'auto', 'k-means||', 'k-means++', 'random' or a "
+                    ".npy file of "
                     "initial centers (n_clusters x n_features)")
 
 
@@ -124,8 +125,9 @@ _CONVERT = {"init": _init_arg, "n_init": _n_init_arg}
 #: (flags, estimator parameter, argparse keywords), shared by ``fit`` and ``elbow``
 FIT_OPTIONS = [
     (("--init",), "init",
-     dict(default="k-means++", metavar="{k-means++,random,CENTERS.npy}",
-          help="initialisation (default: k-means++)")),
+     dict(default="auto", metavar="{auto,k-means||,k-means++,random,CENTERS.npy}",
+          help="initialisation (default: auto = k-means|| for files, one pass per "
+               "round instead of two per center)")),
     (("--n-init",), "n_init",
      dict(default="auto",
           help="initialisations to run, the best is kept (default: auto)")),

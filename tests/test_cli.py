@@ -82,7 +82,8 @@ def test_fit_then_predict_equals_python(data, standardize):
     assert res.returncode == 0, res.stderr
     assert "inertia" in res.stdout and "model.npz" in res.stdout
     km = kmaot.load(d / "model.npz")
-    ref = KMeans(5, random_state=7, standardize=standardize).fit(X)
+    # the command line's default init on files is k-means|| (init='auto')
+    ref = KMeans(5, init="k-means||", random_state=7, standardize=standardize).fit(X)
     np.testing.assert_array_equal(km.cluster_centers_, ref.cluster_centers_)
     assert km.inertia_ == ref.inertia_ and km.n_iter_ == ref.n_iter_
     assert km.standardize is standardize and hasattr(km, "mean_") is standardize
@@ -259,7 +260,7 @@ def test_elbow_table_and_plot(data):
     rng = np.random.default_rng(0)
     sample = X[np.sort(rng.choice(len(X), size=500, replace=False))]
     for r in rows:
-        km = KMeans(int(r[0]), random_state=0, standardize=True).fit(X)
+        km = KMeans(int(r[0]), init="k-means||", random_state=0, standardize=True).fit(X)
         assert float(r[1]) == pytest.approx(km.inertia_, rel=1e-5)
         Xs = (sample.astype(np.float64) - km.mean_) / km.scale_
         assert float(r[2]) == pytest.approx(silhouette_score(Xs, km.predict(sample)),
@@ -404,3 +405,13 @@ def test_fit_checkpoint_killed_then_resumed_gives_the_same_model(tmp_path):
     assert a.n_iter_ == b.n_iter_ > 5
     assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
     assert a.inertia_ == b.inertia_
+
+
+def test_init_names_accepted_and_default_is_auto():
+    from kmaot.cli import FIT_OPTIONS, UserError, _init_arg
+
+    for name in ("auto", "k-means||", "k-means++", "random"):
+        assert _init_arg(name) == name
+    assert dict((p, kw) for _, p, kw in FIT_OPTIONS)["init"]["default"] == "auto"
+    with pytest.raises(UserError, match="use 'auto', 'k-means||'"):
+        _init_arg("kmeans")

@@ -296,3 +296,15 @@ def _as_result(parts):
     res.counts[...] = counts
     res.inertia[...] = inertia
     return res
+
+
+def add_parts(*parts):
+    """Sum of partial results (arrays or PassResult-like objects supporting +)."""
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + p
+    return out
+
+
+def concat_parts(*parts):
+    return np.concatenate(parts)

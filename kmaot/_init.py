@@ -103,6 +103,13 @@ def _distances_to(engine, source, points, dtype, shift, closest, sample_weight,
     return pots
 
 
+def _first_row(random_state, n, sample_weight):
+    """The first center of k-means++ and k-means||: a row drawn uniformly, or by weight."""
+    if sample_weight is None:
+        return int(random_state.randint(n))
+    return int(random_state.choice(n, p=sample_weight / sample_weight.sum()))
+
+
 def kmeans_plusplus(engine, source, n_clusters, random_state, sample_weight, shift, dtype,
                     n_local_trials=None, batch_size=None):
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, with scikit-learn's local trials).
@@ -112,10 +119,7 @@ def kmeans_plusplus(engine, source, n_clusters, random_state, sample_weight, shi
     n = source.n_samples
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    if sample_weight is None:
-        first = int(random_state.randint(n))
-    else:
-        first = int(random_state.choice(n, p=sample_weight / sample_weight.sum()))
+    first = _first_row(random_state, n, sample_weight)
     indices = [first]
     centers = np.empty((n_clusters, source.n_features), dtype=dtype)
     centers[0] = source.take([first])[0]
@@ -160,10 +164,7 @@ def kmeans_plusplus_in_memory(X, n_clusters, random_state, sample_weight=None,
     xsq = np.einsum("ij,ij->i", X64, X64)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    if sample_weight is None:
-        first = int(random_state.randint(n))
-    else:
-        first = int(random_state.choice(n, p=sample_weight / sample_weight.sum()))
+    first = _first_row(random_state, n, sample_weight)
 
     def sqdist(rows):
         C = X64[rows]
@@ -270,10 +271,7 @@ def kmeans_parallel(engine, source, n_clusters, random_state, sample_weight, shi
     """
     n = source.n_samples
     ell = float(oversampling) * n_clusters
-    if sample_weight is None:
-        first = int(random_state.randint(n))
-    else:
-        first = int(random_state.choice(n, p=sample_weight / sample_weight.sum()))
+    first = _first_row(random_state, n, sample_weight)
     rows = [np.array([first])]
     cands = [source.take(rows[0])]
     sc_closest = _Scratch(n, source.in_memory)

@@ -144,15 +144,7 @@ class _DaskBackend:
         return dask.compute(cands, weights)
 
 
-def _add(*parts):
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + p
-    return out
-
-
-def _concat(*parts):
-    return np.concatenate(parts)
+_add, _concat = _dist.add_parts, _dist.concat_parts
 
 
 def _weight_blocks(sample_weight, X):

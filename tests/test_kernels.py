@@ -176,3 +176,20 @@ def test_wrong_arguments_raise_instead_of_crashing():
         _kernels.assign_block(X, C, np.empty(9, np.int32))
     with pytest.raises(TypeError, match="internal error"):
         _kernels.assign_block(X, C, np.empty(10, np.int64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,d,k", [(1024, 64, 10), (300, 3, 16), (5000, 8, 8), (700, 5, 17)])
+def test_assign_small_matches_reference_and_assign_block(dtype, n, d, k):
+    """Both branches of the small-batch rule (exact kernel, blocked kernel)."""
+    X, C0 = _data(n, d, k, dtype, seed=9, offset=30.0)
+    X = np.round(X)  # integer-valued data (as digits): exact ties
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    labels, mind = np.empty(n, np.int32), np.empty(n)
+    _kernels.assign_small(X, C, labels, mind)
+    ref_labels, ref_d2 = assign(X, C0)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(mind, ref_d2, rtol=1e-12)
+    blk = np.empty(n, np.int32)
+    _kernels.assign_block(X, C, blk)
+    np.testing.assert_array_equal(labels, blk)

@@ -444,6 +444,21 @@ def nearest_exact(X, c64, labels):
     return bad
 
 
+@njit(nogil=True, fastmath=FAST)
+def nearest_exact_dist(X, c64, labels, mind):
+    """``nearest_exact`` that also writes the squared distance of every row to its
+    center into ``mind`` (m,) float64 OUT: the assignment of small batches with few
+    centers, where it beats the blocked kernel (MiniBatchKMeans steps)."""
+    bad = 0
+    for r in range(X.shape[0]):
+        j, dist = _exact_row(X, r, c64, 0, -1.0, 0.0)
+        labels[r] = j
+        mind[r] = dist
+        if not dist < np.inf:
+            bad += 1
+    return bad
+
+
 def _sig(template, t):
     return template.replace("T", t)
 
@@ -451,6 +466,7 @@ def _sig(template, t):
 _LLOYD = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
 _ASSIGN = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
 _NEAREST = "i8(T[:, ::1], f8[:, ::1], i4[::1])"
+_NEAREST_DIST = "i8(T[:, ::1], f8[:, ::1], i4[::1], f8[::1])"
 _BOUNDS = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1], i8[::1])"
 
 #: exported name -> (function, numba signature string)
@@ -459,4 +475,5 @@ for _t, _suffix in (("f4", "f32"), ("f8", "f64")):
     EXPORTS["lloyd_block_" + _suffix] = (lloyd_block, _sig(_LLOYD, _t))
     EXPORTS["assign_block_" + _suffix] = (assign_block, _sig(_ASSIGN, _t))
     EXPORTS["nearest_exact_" + _suffix] = (nearest_exact, _sig(_NEAREST, _t))
+    EXPORTS["nearest_exact_dist_" + _suffix] = (nearest_exact_dist, _sig(_NEAREST_DIST, _t))
     EXPORTS["lloyd_bounds_block_" + _suffix] = (lloyd_bounds_block, _sig(_BOUNDS, _t))

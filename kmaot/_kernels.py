@@ -85,23 +85,30 @@ def _check_f32_scores(C, mind):
 _EMPTY = np.empty(0, dtype=F8)
 
 
-def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
-    """Assign rows of X to C and accumulate sums/counts/inertia (see the kernel source)."""
-    m, d = X.shape
-    dtype = C.dtype
-    _check(X, dtype, (m, C.d), "X")
+def _check_pass_args(X, C, w, labels, sums, counts, inertia):
+    """Checks shared by the accumulating kernels; returns w (the empty array for None)."""
+    m = X.shape[0]
+    _check(X, C.dtype, (m, C.d), "X")
     if w is None:
         w = _EMPTY
     else:
         _check(w, F8, (m,), "w")
     _check_out(labels, I4, (m,), "labels")
+    _check_out(sums, F8, (C.k, C.d), "sums")
+    _check_out(counts, F8, (C.k,), "counts")
+    _check_out(inertia, F8, (1,), "inertia")
+    return w
+
+
+def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
+    """Assign rows of X to C and accumulate sums/counts/inertia (see the kernel source)."""
+    m = X.shape[0]
+    dtype = C.dtype
+    w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
     if mind is None:
         mind = np.empty(m) if dtype == F4 else _EMPTY
     else:
         _check_out(mind, F8, (m,), "mind")
-    _check_out(sums, F8, (C.k, C.d), "sums")
-    _check_out(counts, F8, (C.k,), "counts")
-    _check_out(inertia, F8, (1,), "inertia")
     _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, labels,
                                       mind, sums, counts, inertia)
     if dtype == F4:
@@ -114,20 +121,12 @@ def lloyd_bounds_block(X, C, w, delta, sep, labels, lower, sums, counts, inertia
     labels and lower are the per-row state carried from the previous pass."""
     m = X.shape[0]
     dtype = C.dtype
-    _check(X, dtype, (m, C.d), "X")
-    if w is None:
-        w = _EMPTY
-    else:
-        _check(w, F8, (m,), "w")
+    w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
     _check(delta, F8, (C.k,), "delta")
     _check(sep, F8, (C.k,), "sep")
-    _check_out(labels, I4, (m,), "labels")
     if m and not (0 <= int(labels.min()) and int(labels.max()) < C.k):
         raise TypeError("kmaot internal error: labels out of range for the bounds kernel")
     _check_out(lower, F8, (m,), "lower")
-    _check_out(sums, F8, (C.k, C.d), "sums")
-    _check_out(counts, F8, (C.k,), "counts")
-    _check_out(inertia, F8, (1,), "inertia")
     _check_out(n_full, np.dtype(np.int64), (1,), "n_full")
     _fn("lloyd_bounds_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, delta,
                                              sep, labels, lower, sums, counts, inertia,

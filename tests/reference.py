@@ -110,3 +110,16 @@ def spherical_kmeans(X, init, max_iter=300, sample_weight=None):
     labels = np.argmax(Xn @ C.T, axis=1)
     cos = (Xn * C[labels]).sum(axis=1)
     return labels, C, float((w * (1.0 - cos)).sum()), it + 1
+
+
+def write_normal_npy(path, n, d, scale=1.0, offset=0.0, chunk=500_000, seed=0):
+    """A large float32 .npy of standard normal values (times scale, plus offset), written
+    chunk by chunk through a memmap so that the test process never holds it (a data
+    helper for the memory tests, not a reference)."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+    rng = np.random.default_rng(seed)
+    for s in range(0, n, chunk):
+        e = min(n, s + chunk)
+        out[s:e] = rng.standard_normal((e - s, d), dtype=np.float32) * scale + offset
+    out.flush()
+    del out

@@ -15,6 +15,8 @@ from kmaot._metrics import silhouette_score
 from kmaot._progress import Progress, iterations_left
 from kmaot.cli import main, parse_k_range
 
+from reference import write_normal_npy
+
 
 def run_cli(*args, cwd="/", **kw):
     """python -m kmaot in a subprocess (outside the checkout: the installed kmaot)."""
@@ -223,12 +225,7 @@ def test_predict_is_streamed_with_bounded_memory(tmp_path):
     into the output file."""
     n, d = 16_000_000, 2
     path = tmp_path / "big.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    rng = np.random.default_rng(0)
-    for s in range(0, n, 2_000_000):
-        out[s:s + 2_000_000] = rng.standard_normal((2_000_000, d), dtype=np.float32)
-    out.flush()
-    del out
+    write_normal_npy(path, n, d, chunk=2_000_000)
     km = KMeans(4, random_state=0).fit(np.load(path, mmap_mode="r")[:20000])
     km.save(tmp_path / "m.npz")
     res = subprocess.run([sys.executable, "-c", PREDICT_MEMORY, str(tmp_path / "m.npz"),

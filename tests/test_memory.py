@@ -4,8 +4,9 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
+
+from reference import write_normal_npy
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/status"),
                                 reason="RssAnon is read from Linux's /proc")
@@ -27,12 +28,7 @@ print(json.dumps({"start": mem.start, "peak": mem.peak, "n_iter": km.n_iter_}))
 def test_file_fit_memory_is_independent_of_file_size(tmp_path):
     n, d = 3_000_000, 32  # 366 MiB of float32
     path = tmp_path / "big.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    rng = np.random.default_rng(0)
-    for s in range(0, n, 500_000):
-        out[s:s + 500_000] = rng.standard_normal((500_000, d), dtype=np.float32)
-    out.flush()
-    del out
+    write_normal_npy(path, n, d)
     batch = 4096
     res = subprocess.run(cwd="/", args=[sys.executable, "-c", SCRIPT, str(path), str(batch)],
                          capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ import pytest
 
 from kmaot import ConvergenceWarning, MiniBatchKMeans, _dispatch, _kernels
 
-from reference import assign, minibatch_kmeans, minibatch_update
+from reference import assign, minibatch_kmeans, minibatch_update, write_normal_npy
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402
@@ -356,12 +356,7 @@ print(json.dumps({"start": mem.start, "peak": mem.peak, "steps": km.n_steps_}))
 def test_file_fit_memory_is_independent_of_file_size(tmp_path, init):
     n, d = 2_000_000, 32  # 244 MiB of float32
     path = tmp_path / "big.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    rng = np.random.default_rng(0)
-    for s in range(0, n, 500_000):
-        out[s:s + 500_000] = rng.standard_normal((500_000, d), dtype=np.float32)
-    out.flush()
-    del out
+    write_normal_npy(path, n, d)
     res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path), init], cwd="/",
                          capture_output=True, text=True, check=True)
     r = json.loads(res.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from kmaot._engine import Engine
 from kmaot._sources import NpyFile, as_source
 from kmaot._standardize import StandardizedSource, fit_standardizer, standardized
 
-from reference import lloyd as ref_lloyd
+from reference import lloyd as ref_lloyd, write_normal_npy
 
 
 def numpy_standardize(X):
@@ -211,12 +211,7 @@ print(json.dumps({"start": mem.start, "peak": mem.peak}))
 def test_standardized_file_fit_memory_is_bounded(tmp_path):
     n, d = 2_000_000, 16  # 122 MiB of float32
     path = tmp_path / "big.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
-    rng = np.random.default_rng(0)
-    for s in range(0, n, 500_000):
-        out[s:s + 500_000] = rng.standard_normal((500_000, d), dtype=np.float32) * 7 + 3
-    out.flush()
-    del out
+    write_normal_npy(path, n, d, scale=7, offset=3)
     res = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(path)], cwd="/",
                          capture_output=True, text=True, check=True)
     r = json.loads(res.stdout.strip().splitlines()[-1])

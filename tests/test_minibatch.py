@@ -10,7 +10,8 @@ import pytest
 
 from kmaot import ConvergenceWarning, MiniBatchKMeans, _dispatch, _kernels
 
-from reference import assign, minibatch_kmeans, minibatch_update, write_normal_npy
+from reference import (assign, minibatch_kmeans, minibatch_update, sq_distances,
+                       write_normal_npy)
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.base import clone  # noqa: E402
@@ -88,6 +89,207 @@ def test_update_wrapper_refuses_what_would_crash():
     ro.flags.writeable = False
     with pytest.raises(TypeError, match="read-only"):
         call(centers=ro)
+
+
+# ------------------------------------------- the fused step kernel (MinibatchStep)
+def _step_state(rng, k, d):
+    centers = rng.standard_normal((k, d))
+    ws = rng.integers(0, 5, k).astype(np.float64)  # some centers never seen yet
+    return centers, ws
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n,m,d,k", [(1, 1, 1, 1), (40, 50, 3, 7), (1797, 1024, 64, 10),
+                                     (300, 257, 5, 16), (20, 0, 4, 3)])
+def test_step_kernel_matches_reference(level, dtype, weighted, n, m, d, k):
+    """Assignment to c64 (exact distances) + update of the running means, rows read
+    through their indices (repeated, in any order), against the NumPy reference."""
+    mod = _dispatch.kernel_module(level)
+    rng = np.random.default_rng(n + m + d + k)
+    X = rng.standard_normal((n, d)).astype(dtype)
+    rows = rng.integers(0, n, m)  # unsorted, with repeats
+    centers, ws = _step_state(rng, k, d)
+    w = rng.uniform(0.1, 3, m) if weighted else None
+    step = _kernels.MinibatchStep(dtype, centers, ws, module=mod)
+    c64 = centers + rng.normal(0, 0.1, (k, d))  # assigned to c64, moving centers
+    step.c64[...] = c64
+    labels, d2 = assign(X[rows], c64)
+    ref_c, ref_ws, ref_moved = minibatch_update(X[rows], labels, centers, ws, w)
+    inertia, moved = step(X, rows, w)
+    np.testing.assert_allclose(centers, ref_c, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ws, ref_ws, rtol=1e-13)
+    np.testing.assert_allclose(moved, ref_moved, rtol=1e-10, atol=1e-14)
+    w_ref = np.ones(m) if w is None else w
+    np.testing.assert_allclose(inertia, (w_ref * d2).sum(), rtol=1e-12)
+    np.testing.assert_array_equal(step.c64, c64)  # an input: untouched
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_kernel_equals_gather_assign_update(level, dtype):
+    """The fused kernel gives what gathering the rows, assign_small and
+    minibatch_update give (the path it replaces), ties to the lowest index included."""
+    mod = _dispatch.kernel_module(level)
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 4, (500, 6)).astype(dtype)  # many exact ties
+    rows = np.sort(rng.integers(0, 500, 300))
+    centers = rng.integers(0, 4, (9, 6)).astype(np.float64)
+    centers[3] = centers[1]  # a duplicate center: its rows go to center 1
+    ws = np.ones(9)
+    c2, ws2 = centers.copy(), ws.copy()
+    step = _kernels.MinibatchStep(dtype, centers, ws, module=mod)
+    step.c64[...] = centers
+    inertia, moved = step(X, rows)
+    Xb = X[rows]
+    C = _kernels.Centers(c2.astype(dtype), Xb.mean(0), dtype)
+    labels, mind = np.empty(300, np.int32), np.empty(300)
+    _kernels.assign_small(Xb, C, labels, mind)
+    assert 3 not in labels
+    moved2 = _kernels.minibatch_update(Xb, None, labels, c2, ws2, np.empty((9, 6)),
+                                       np.empty(9), module=mod)
+    np.testing.assert_allclose(centers, c2, rtol=1e-14, atol=1e-14)
+    np.testing.assert_array_equal(ws, ws2)
+    np.testing.assert_allclose(moved, moved2, rtol=1e-12)
+    np.testing.assert_allclose(inertia, mind.sum(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])
+def test_step_kernel_nonfinite_leaves_the_state(bad):
+    X = np.ones((10, 3))
+    X[7, 1] = bad
+    centers, ws = np.zeros((2, 3)), np.ones(2)
+    step = _kernels.MinibatchStep(np.float64, centers, ws)
+    inertia, moved = step(X, np.arange(10))
+    assert not np.isfinite(inertia) and moved == 0.0
+    np.testing.assert_array_equal(centers, 0.0)
+    np.testing.assert_array_equal(ws, 1.0)
+
+
+def test_step_wrapper_refuses_what_would_crash():
+    X = np.zeros((5, 2))
+    step = _kernels.MinibatchStep(np.float64, np.zeros((3, 2)), np.zeros(3))
+    step(X, np.array([0, 4, 2]))
+    step(X, np.array([0, 4, 2]), np.ones(3))
+    bad = [dict(rows=np.array([0, 5])),                      # out of range: out of bounds
+           dict(rows=np.array([-1, 2])),
+           dict(rows=np.array([0, 1], np.int32)),
+           dict(rows=np.arange(6)[::2]),
+           dict(rows=[0, 1]),
+           dict(X=np.zeros((5, 2), np.float32)),
+           dict(X=np.zeros((5, 3))),
+           dict(X=np.zeros((2, 5)).T),
+           dict(X=np.zeros(10)),
+           dict(w=np.ones(3)),
+           dict(w=np.ones(2, np.float32))]
+    for kw in bad:
+        args = dict(dict(X=X, rows=np.array([0, 1]), w=None), **kw)
+        with pytest.raises(TypeError, match="kmaot internal error"):
+            step(args["X"], args["rows"], args["w"])
+    ro = np.zeros((3, 2))
+    ro.flags.writeable = False
+    for args in [(np.float64, ro, np.zeros(3)), (np.float64, np.zeros((3, 2)), np.zeros(2)),
+                 (np.float64, np.zeros((3, 2), np.float32), np.zeros(3)),
+                 (np.float64, np.zeros(3), np.zeros(3)),
+                 (np.float16, np.zeros((3, 2)), np.zeros(3))]:
+        with pytest.raises(TypeError, match="kmaot internal error"):
+            _kernels.MinibatchStep(*args)
+
+
+# ------------------------------------------- k-means++ on the init sample
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kpp_kernel_matches_reference(level, dtype, weighted):
+    mod = _dispatch.kernel_module(level)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((300, 7)).astype(dtype)
+    w = rng.uniform(0.1, 2, 300) if weighted else None
+    closest = rng.uniform(0, 20, 300)
+    closest[:5] = np.inf
+    cand = np.array([3, 299, 3, 0])
+    d2, pots = np.full((4, 300), np.nan), np.full(4, np.nan)
+    _kernels.kpp_candidates(X, cand, closest, w, d2, pots, module=mod)
+    ref = np.minimum(closest[None, :], sq_distances(X[cand], X))
+    np.testing.assert_allclose(d2, ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(pots, ref @ (np.ones(300) if w is None else w), rtol=1e-12)
+    assert (d2[[0, 2], [3, 3]] == 0).all()
+
+
+def test_kpp_wrapper_refuses_what_would_crash():
+    X = np.zeros((4, 2))
+    good = dict(X=X, cand=np.array([0, 3]), closest=np.zeros(4), w=None,
+                d2=np.zeros((2, 4)), pots=np.zeros(2))
+    _kernels.kpp_candidates(**good)
+    for kw in [dict(cand=np.array([0, 4])), dict(cand=np.array([-1])),
+               dict(cand=np.array([0, 1], np.int32)), dict(closest=np.zeros(3)),
+               dict(w=np.ones(3)), dict(d2=np.zeros((4, 2))), dict(pots=np.zeros(3)),
+               dict(X=np.zeros((4, 2), np.float16)), dict(X=np.zeros((2, 4)).T)]:
+        with pytest.raises(TypeError, match="kmaot internal error"):
+            _kernels.kpp_candidates(**dict(good, **kw))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kmeans_plusplus_sample_draws_what_the_numpy_one_draws(dtype, weighted):
+    """The compiled k-means++ of the init sample picks the rows of the NumPy one
+    (_init.kmeans_plusplus_in_memory): same algorithm, same random draws."""
+    from kmaot._init import kmeans_plusplus_in_memory
+    from kmaot._minibatch import kmeans_plusplus_sample
+
+    X = np.ascontiguousarray(load_digits().data, dtype=dtype)
+    w = np.random.default_rng(0).uniform(0.5, 2, len(X)) if weighted else None
+    for seed, k in [(0, 10), (1, 1), (2, 30)]:
+        a, ia = kmeans_plusplus_in_memory(X, k, np.random.RandomState(seed), w)
+        b, ib = kmeans_plusplus_sample(X, k, np.random.RandomState(seed), w)
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_array_equal(a, b)
+        assert b.dtype == dtype and b.flags.c_contiguous
+
+
+# ------------------------------------ the fused and the separate step agree
+def _fit_both(monkeypatch, make, fit):
+    """Fit with the fused step (where it applies) and with it turned off."""
+    fused = fit(make())
+    monkeypatch.setattr(_kernels, "fused_step_applies", lambda m, k: False)
+    separate = fit(make())
+    monkeypatch.undo()
+    return fused, separate
+
+
+@pytest.mark.parametrize("case", ["digits", "float32", "weighted", "cosine", "reassign",
+                                  "partial_fit"])
+def test_fused_and_separate_steps_agree(monkeypatch, case):
+    X = np.ascontiguousarray(load_digits().data)
+    kw, sw = dict(random_state=3, batch_size=512), None
+    if case == "float32":
+        X = make_blobs(5000, 3, centers=12, random_state=0)[0].astype(np.float32)
+    elif case == "weighted":
+        sw = np.random.default_rng(0).uniform(0.5, 2, len(X))
+    elif case == "cosine":
+        X = X + 1.0
+        kw["metric"] = "cosine"
+    elif case == "reassign":  # a center far from all data is reassigned
+        X = make_blobs(4000, 2, centers=4, random_state=0)[0]
+        kw = dict(init=np.vstack([X[:9], [[1e3, 1e3]]]), max_no_improvement=None,
+                  max_iter=3, random_state=3)
+
+    def fit(km):
+        if case == "partial_fit":
+            for s in range(0, len(X), 300):
+                Xb = X[s:s + 300]
+                km.partial_fit(Xb, sample_weight=np.linspace(0.5, 2, len(Xb)))
+            return km
+        return km.fit(X, sample_weight=sw)
+
+    a, b = _fit_both(monkeypatch, lambda: MiniBatchKMeans(10, **kw), fit)
+    assert a.n_steps_ == b.n_steps_
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.counts_, b.counts_, rtol=1e-14)
+    np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-12)
+    if case == "reassign":
+        assert np.abs(a.cluster_centers_).max() < 100
 
 
 # -------------------------------------------------- estimator vs the reference

@@ -237,14 +237,19 @@ class MinibatchStep:
     checked once, here, and kept: every call updates them in place, so the caller keeps
     using these very arrays.  The object owns the scratch and ``c64`` (k, d) float64,
     the centers the rows are assigned to, which the caller fills before every call.
-    A call checks only what changes: the data, the batch's row indices (their range:
+
+    With ``X`` (the whole data, in memory), every call must pass that very array, and
+    the kernel keeps per-row bounds between calls (n int32 + 4n float64) that let it
+    skip the search of rows whose nearest center cannot have changed (same labels).
+    Without, any X of the dtype may be passed (a gathered batch), and every row is
+    searched.  A call checks only what changes: the batch's row indices (their range:
     an index outside [0, n_samples) would read out of bounds) and weights.
     """
 
     __slots__ = ("dtype", "centers", "weight_sums", "c64", "_sums", "_batch_w", "_inertia",
-                 "_kernel")
+                 "_X", "_prev", "_drift", "_row_label", "_row_bounds", "_kernel")
 
-    def __init__(self, dtype, centers, weight_sums, module=None):
+    def __init__(self, dtype, centers, weight_sums, X=None, module=None):
         dtype = np.dtype(dtype)
         if dtype not in _SUFFIX:
             raise TypeError(f"kmaot internal error: no minibatch_step kernel for {dtype}")
@@ -258,15 +263,31 @@ class MinibatchStep:
         self._sums = np.empty((k, d))
         self._batch_w = np.empty(k)
         self._inertia = np.zeros(1)
+        self._prev = np.zeros((k, d))
+        self._drift = np.zeros(k + 1)
+        self._X = X
+        n = 0
+        if X is not None:
+            n = X.shape[0] if type(X) is np.ndarray and X.ndim == 2 else -1
+            _check(X, dtype, (n, d), "X")
+        self._row_label = np.full(n, -1, dtype=I4)
+        self._row_bounds = np.zeros((n, 4))
         self._kernel = _fn("minibatch_step", dtype, module)
 
     def __call__(self, X, rows, w=None):
-        """One step on the rows ``X[rows]``: X (n, d) of the dtype, C-contiguous; rows
-        (m,) int64; w (m,) float64 or None.  Returns (batch inertia with respect to
-        c64, summed squared move of the centers).  A non-finite inertia leaves the
-        centers and weight_sums untouched (the caller raises)."""
-        n = X.shape[0] if type(X) is np.ndarray and X.ndim == 2 else -1
-        _check(X, self.dtype, (n, self.c64.shape[1]), "X")
+        """One step on the rows ``X[rows]``: X (n, d) of the dtype, C-contiguous (the
+        array given at construction, if one was); rows (m,) int64; w (m,) float64 or
+        None.  Returns (batch inertia with respect to c64, summed squared move of the
+        centers).  A non-finite inertia leaves the centers and weight_sums untouched
+        (the caller raises)."""
+        if self._X is not None:
+            if X is not self._X:
+                raise TypeError("kmaot internal error: this MinibatchStep keeps bounds for "
+                                "the rows of another array")
+            n = X.shape[0]
+        else:
+            n = X.shape[0] if type(X) is np.ndarray and X.ndim == 2 else -1
+            _check(X, self.dtype, (n, self.c64.shape[1]), "X")
         if (type(rows) is not np.ndarray or rows.dtype != I8 or rows.ndim != 1
                 or not rows.flags.c_contiguous):
             raise TypeError("kmaot internal error: rows must be a C-contiguous int64 ndarray, "
@@ -279,7 +300,8 @@ class MinibatchStep:
         else:
             _check(w, F8, (m,), "w")
         moved = self._kernel(X, rows, w, self.c64, self.centers, self.weight_sums,
-                             self._sums, self._batch_w, self._inertia)
+                             self._sums, self._batch_w, self._inertia, self._prev,
+                             self._drift, self._row_label, self._row_bounds)
         return float(self._inertia[0]), moved
 
 

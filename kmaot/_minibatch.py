@@ -29,6 +29,9 @@ F8 = np.float64
 
 #: passes over at most this many rows run on one thread
 _SMALL_PASS = 32768
+#: the fused step keeps per-row bounds (36 bytes a row) when n_samples is at most this
+#: many batches: rows then come back often enough for their bounds to stay useful
+_BOUNDS_MAX_BATCHES = 64
 
 
 def kmeans_plusplus_sample(X, n_clusters, random_state, sample_weight=None):
@@ -397,8 +400,11 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
             # in-memory rows are read in place (fused kernel) or gathered into one buffer
             # reused by every step; other sources are read batch by batch (take)
             X_all = source._arr if isinstance(source, ArraySource) and source.in_memory else None
-            fused = (_kernels.MinibatchStep(dtype, self._means, self.counts_)
-                     if _kernels.fused_step_applies(batch, k) else None)
+            fused = None
+            if _kernels.fused_step_applies(batch, k):
+                keep_bounds = X_all is not None and n <= _BOUNDS_MAX_BATCHES * batch
+                fused = _kernels.MinibatchStep(dtype, self._means, self.counts_,
+                                               X=X_all if keep_bounds else None)
             buf = (np.empty((batch, d), dtype=dtype)
                    if X_all is not None and fused is None else None)
             self._prev_centers = np.ascontiguousarray(best[0], dtype=dtype)

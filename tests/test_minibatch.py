@@ -197,6 +197,57 @@ def test_step_wrapper_refuses_what_would_crash():
             _kernels.MinibatchStep(*args)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_step_kernel_bounds_give_the_full_search(level, dtype, weighted):
+    """With per-row bounds (X given), a sequence of steps (small moves, a center that
+    jumps like a reassignment, rows seen again and again) gives what searching every
+    row gives; and the bounds do skip rows."""
+    mod = _dispatch.kernel_module(level)
+    rng = np.random.default_rng(11)
+    X = np.vstack([rng.normal(c, 1.0, (200, 5)) for c in (0, 6, 12, 30)]).astype(dtype)
+    n, k = len(X), 6
+    init = X[rng.integers(0, n, k)].astype(np.float64)
+    states = [(init.copy(), np.zeros(k)) for _ in range(2)]
+    full = _kernels.MinibatchStep(dtype, *states[0], module=mod)
+    bounded = _kernels.MinibatchStep(dtype, *states[1], X=X, module=mod)
+    skipped = 0
+    for step in range(30):
+        rows = rng.integers(0, n, 300)
+        w = rng.uniform(0.5, 2, 300) if weighted else None
+        if step == 12:  # a reassignment: center 2 jumps to a row
+            for centers, _ in states:
+                centers[2] = X[rows[0]]
+        for st in (full, bounded):
+            st.c64[...] = st.centers.astype(dtype)
+        a = full(X, rows, w)
+        b = bounded(X, rows, w)
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-300)
+        np.testing.assert_allclose(states[1][0], states[0][0], rtol=1e-13, atol=1e-13)
+        np.testing.assert_array_equal(states[1][1], states[0][1])
+        # rows searched this step store the distance to their second center as lower
+        # bound; rows skipped keep a smaller, decayed one
+        D = np.sqrt(np.sort(sq_distances(X[rows], bounded.c64), axis=1))
+        lower = bounded._row_bounds[rows, 1]
+        assert (lower <= D[:, 1] * (1 + 1e-9)).all()
+        skipped += int((lower < D[:, 1] * (1 - 1e-9)).sum())
+    assert skipped > 1000
+    assert (bounded._row_label[np.unique(rows)] >= 0).all()
+
+
+def test_step_bounds_are_bound_to_their_array():
+    X = np.zeros((5, 2))
+    step = _kernels.MinibatchStep(np.float64, np.zeros((3, 2)), np.zeros(3), X=X)
+    step(X, np.arange(5))
+    with pytest.raises(TypeError, match="kmaot internal error"):
+        step(X.copy(), np.arange(5))
+    with pytest.raises(TypeError, match="kmaot internal error"):
+        step(X, np.array([5]))
+    with pytest.raises(TypeError, match="kmaot internal error"):
+        _kernels.MinibatchStep(np.float64, np.zeros((3, 2)), np.zeros(3), X=np.zeros((5, 3)))
+
+
 # ------------------------------------------- k-means++ on the init sample
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -248,14 +299,19 @@ def test_kmeans_plusplus_sample_draws_what_the_numpy_one_draws(dtype, weighted):
         assert b.dtype == dtype and b.flags.c_contiguous
 
 
-# ------------------------------------ the fused and the separate step agree
-def _fit_both(monkeypatch, make, fit):
-    """Fit with the fused step (where it applies) and with it turned off."""
-    fused = fit(make())
+# -------------------- the fused step (with and without bounds) and the separate one
+def _fit_paths(monkeypatch, make, fit):
+    """Fit with the fused step and its bounds (where they apply), with the fused step
+    and no bounds, and with the separate gather/assign/update step."""
+    from kmaot import _minibatch
+
+    out = [fit(make())]
+    monkeypatch.setattr(_minibatch, "_BOUNDS_MAX_BATCHES", 0)
+    out.append(fit(make()))
     monkeypatch.setattr(_kernels, "fused_step_applies", lambda m, k: False)
-    separate = fit(make())
+    out.append(fit(make()))
     monkeypatch.undo()
-    return fused, separate
+    return out
 
 
 @pytest.mark.parametrize("case", ["digits", "float32", "weighted", "cosine", "reassign",
@@ -283,11 +339,13 @@ def test_fused_and_separate_steps_agree(monkeypatch, case):
             return km
         return km.fit(X, sample_weight=sw)
 
-    a, b = _fit_both(monkeypatch, lambda: MiniBatchKMeans(10, **kw), fit)
-    assert a.n_steps_ == b.n_steps_
-    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(a.counts_, b.counts_, rtol=1e-14)
-    np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-12)
+    a, *others = _fit_paths(monkeypatch, lambda: MiniBatchKMeans(10, **kw), fit)
+    for b in others:
+        assert a.n_steps_ == b.n_steps_
+        np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-12,
+                                   atol=1e-12)
+        np.testing.assert_allclose(a.counts_, b.counts_, rtol=1e-14)
+        np.testing.assert_allclose(a.inertia_, b.inertia_, rtol=1e-12)
     if case == "reassign":
         assert np.abs(a.cluster_centers_).max() < 100
 

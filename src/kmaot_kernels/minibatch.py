@@ -82,8 +82,25 @@ def minibatch_update(X, w, labels, centers, weight_sums, sums, batch_w):
     return _move_centers(centers, weight_sums, sums, batch_w)
 
 
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _sq_dist(X, r, c64, j):
+    """The exact float64 ||X[r] - c64[j]||^2, summed in feature order."""
+    dist = 0.0
+    for f in range(X.shape[1]):
+        diff = np.float64(X[r, f]) - c64[j, f]
+        dist += diff * diff
+    return dist
+
+
+#: skip a row's search only when its bounds are apart by this much more than their
+#: rounding errors (relative, and relative to the accumulated drifts)
+_BOUND_REL = 1e-9
+_BOUND_ABS = 1e-12
+
+
 @njit(nogil=True, fastmath=FAST)
-def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia):
+def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia, prev_c64,
+                   drift, row_label, row_bounds):
     """One mini-batch step on the rows ``X[rows]``: assignment + center update.
 
     Every row goes to the center of ``c64`` at the least float64 squared distance
@@ -91,8 +108,15 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
     order, to that center's batch sums; the centers then move as in
     ``minibatch_update`` (the same sums in the same order: the same results for the
     same labels).  Rows are read in place through their indices: no gathered copy.
-    Cost: k*d float64 operations per row (measured faster than the blocked assignment
-    plus a separate update for small k, see kmaot/_kernels.py).
+
+    Bounds (when ``row_label`` has n entries: X is the whole data and rows come back
+    step after step): every row keeps, from the last step that searched it, its label,
+    an upper bound of its distance to that center and a lower bound of its distance
+    to every other center; since then, center j has moved by at most
+    ``drift[j] - snapshot`` (its accumulated drift; ``drift[k]`` accumulates the
+    largest move of every step).  A row whose bounds stay apart keeps its label after
+    one exact distance instead of k: the same label as the full search, since the
+    bounds are compared with a margin far above their rounding errors.
 
     Parameters
     ----------
@@ -105,6 +129,11 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
     sums : (k, d) float64 scratch                     # OUT (batch sums)
     batch_w : (k,) float64 scratch                    # OUT (batch weights)
     inertia : (1,) float64                            # OUT sum_i w_i min_j ||x_i - c64_j||^2
+    prev_c64 : (k, d) float64, c64 of the previous step    # INOUT (bounds only)
+    drift : (k + 1,) float64, accumulated moves, zeros at first  # INOUT (bounds only)
+    row_label : (n,) int32, -1 for rows never searched, or (0,): no bounds   # INOUT
+    row_bounds : (n, 4) float64 (upper, lower, drift[label] and drift[k] when they
+        were set), or (0, 4)                          # INOUT
 
     Returns
     -------
@@ -115,6 +144,20 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
     m = rows.shape[0]
     k, d = c64.shape
     has_w = w.shape[0] > 0
+    bounds = row_label.shape[0] > 0
+    if bounds:  # how far every center moved since the previous step
+        largest = 0.0
+        for j in range(k):
+            mv = 0.0
+            for f in range(d):
+                diff = c64[j, f] - prev_c64[j, f]
+                mv += diff * diff
+                prev_c64[j, f] = c64[j, f]
+            mv = np.sqrt(mv)
+            drift[j] += mv
+            if mv > largest:
+                largest = mv
+        drift[k] += largest
     for j in range(k):
         batch_w[j] = 0.0
         for f in range(d):
@@ -122,16 +165,36 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
     inert = 0.0
     for i in range(m):
         r = rows[i]
-        best_j = 0
-        best_d = np.inf
-        for j in range(k):
-            dist = 0.0
-            for f in range(d):
-                diff = np.float64(X[r, f]) - c64[j, f]
-                dist += diff * diff
-            if dist < best_d:
-                best_d = dist
-                best_j = j
+        best_j = -1
+        if bounds and row_label[r] >= 0:
+            lab = row_label[r]
+            lower = row_bounds[r, 1] - (drift[k] - row_bounds[r, 3])
+            upper = row_bounds[r, 0] + (drift[lab] - row_bounds[r, 2])
+            margin = _BOUND_REL * (upper + lower) + _BOUND_ABS * (drift[lab] + drift[k])
+            if upper + margin < lower:
+                best_d = _sq_dist(X, r, c64, lab)
+                if np.sqrt(best_d) + margin < lower:  # tightened upper bound
+                    best_j = lab
+                    row_bounds[r, 0] = np.sqrt(best_d)
+                    row_bounds[r, 1] = lower
+                    row_bounds[r, 2] = drift[lab]
+                    row_bounds[r, 3] = drift[k]
+        if best_j < 0:  # full search
+            best_j = 0
+            best_d = np.inf
+            second_d = np.inf
+            for j in range(k):
+                dist = _sq_dist(X, r, c64, j)
+                second_d = min(second_d, max(best_d, dist))  # branch-free: measured faster
+                if dist < best_d:
+                    best_d = dist
+                    best_j = j
+            if bounds:
+                row_label[r] = best_j
+                row_bounds[r, 0] = np.sqrt(best_d)
+                row_bounds[r, 1] = np.sqrt(second_d)
+                row_bounds[r, 2] = drift[best_j]
+                row_bounds[r, 3] = drift[k]
         wi = w[i] if has_w else 1.0
         inert += wi * best_d
         batch_w[best_j] += wi
@@ -184,7 +247,7 @@ def kpp_candidates(X, cand, closest, w, d2, pots):
 _UPDATE = "f8(T[:, ::1], f8[::1], i4[::1], f8[:, ::1], f8[::1], f8[:, ::1], f8[::1])"
 _KPP = "void(T[:, ::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[::1])"
 _STEP = ("f8(T[:, ::1], i8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[::1], f8[:, ::1], "
-         "f8[::1], f8[::1])")
+         "f8[::1], f8[::1], f8[:, ::1], f8[::1], i4[::1], f8[:, ::1])")
 
 #: exported name -> (function, numba signature string)
 EXPORTS = {}

@@ -305,21 +305,25 @@ class MinibatchStep:
         return float(self._inertia[0]), moved
 
 
-def kpp_candidates(X, cand, closest, w, d2, pots, module=None):
-    """One greedy k-means++ round on an in-memory sample (see the kernel source):
-    d2[t] = min(closest, exact squared distances to row cand[t] of X), pots[t] =
-    sum of w * d2[t].  X (n, d) float32/float64; cand (c,) int64 in [0, n); closest
-    (n,) float64; w (n,) float64 or None; d2 (c, n) and pots (c,) float64 outputs."""
+def kpp_candidates(X, sample, cand, closest, w, d2, pots, module=None):
+    """One greedy k-means++ round on a sample of rows of X (see the kernel source):
+    d2[t] = min(closest, exact squared distances of the sample rows X[sample] to
+    X[sample[cand[t]]]), pots[t] = sum of w * d2[t].  X (N, d) float32/float64;
+    sample (n,) int64 in [0, N); cand (c,) int64 in [0, n); closest (n,) float64;
+    w (n,) float64 or None; d2 (c, n) and pots (c,) float64 outputs."""
     dtype = getattr(X, "dtype", None)
     if dtype not in _SUFFIX or getattr(X, "ndim", None) != 2:
         raise TypeError(f"kmaot internal error: X must be a 2-D float32 or float64 "
                         f"array, got {type(X).__name__} {dtype}")
-    n, d = X.shape
-    _check(X, dtype, (n, d), "X")
-    c = cand.shape[0] if type(cand) is np.ndarray and cand.ndim == 1 else -1
-    _check(cand, I8, (c,), "cand")
-    if c and (int(cand.min()) < 0 or int(cand.max()) >= n):
-        raise TypeError("kmaot internal error: candidate rows out of range [0, n_samples)")
+    N, d = X.shape
+    _check(X, dtype, (N, d), "X")
+    n = sample.shape[0] if type(sample) is np.ndarray and sample.ndim == 1 else -1
+    for name, idx, top in (("sample", sample, N), ("cand", cand, n)):
+        size = idx.shape[0] if type(idx) is np.ndarray and idx.ndim == 1 else -1
+        _check(idx, I8, (size,), name)
+        if size and (int(idx.min()) < 0 or int(idx.max()) >= top):
+            raise TypeError(f"kmaot internal error: {name} out of range [0, {top})")
+    c = cand.shape[0]
     _check(closest, F8, (n,), "closest")
     if w is None:
         w = _EMPTY
@@ -327,4 +331,4 @@ def kpp_candidates(X, cand, closest, w, d2, pots, module=None):
         _check(w, F8, (n,), "w")
     _check_out(d2, F8, (c, n), "d2")
     _check_out(pots, F8, (c,), "pots")
-    _fn("kpp_candidates", dtype, module)(X, cand, closest, w, d2, pots)
+    _fn("kpp_candidates", dtype, module)(X, sample, cand, closest, w, d2, pots)

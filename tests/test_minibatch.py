@@ -253,29 +253,35 @@ def test_step_bounds_are_bound_to_their_array():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_kpp_kernel_matches_reference(level, dtype, weighted):
+    """Every candidate's min(closest, exact squared distances) over a sample of rows
+    read through their indices (with repeats), and its potential."""
     mod = _dispatch.kernel_module(level)
     rng = np.random.default_rng(2)
     X = rng.standard_normal((300, 7)).astype(dtype)
-    w = rng.uniform(0.1, 2, 300) if weighted else None
-    closest = rng.uniform(0, 20, 300)
+    sample = rng.integers(0, 300, 250)
+    w = rng.uniform(0.1, 2, 250) if weighted else None
+    closest = rng.uniform(0, 20, 250)
     closest[:5] = np.inf
-    cand = np.array([3, 299, 3, 0])
-    d2, pots = np.full((4, 300), np.nan), np.full(4, np.nan)
-    _kernels.kpp_candidates(X, cand, closest, w, d2, pots, module=mod)
-    ref = np.minimum(closest[None, :], sq_distances(X[cand], X))
+    cand = np.array([3, 249, 3, 0])
+    d2, pots = np.full((4, 250), np.nan), np.full(4, np.nan)
+    _kernels.kpp_candidates(X, sample, cand, closest, w, d2, pots, module=mod)
+    Xs = X[sample]
+    ref = np.minimum(closest[None, :], sq_distances(Xs[cand], Xs))
     np.testing.assert_allclose(d2, ref, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(pots, ref @ (np.ones(300) if w is None else w), rtol=1e-12)
+    np.testing.assert_allclose(pots, ref @ (np.ones(250) if w is None else w), rtol=1e-12)
     assert (d2[[0, 2], [3, 3]] == 0).all()
 
 
 def test_kpp_wrapper_refuses_what_would_crash():
     X = np.zeros((4, 2))
-    good = dict(X=X, cand=np.array([0, 3]), closest=np.zeros(4), w=None,
-                d2=np.zeros((2, 4)), pots=np.zeros(2))
+    good = dict(X=X, sample=np.array([0, 3, 3]), cand=np.array([0, 2]), closest=np.zeros(3),
+                w=None, d2=np.zeros((2, 3)), pots=np.zeros(2))
     _kernels.kpp_candidates(**good)
-    for kw in [dict(cand=np.array([0, 4])), dict(cand=np.array([-1])),
-               dict(cand=np.array([0, 1], np.int32)), dict(closest=np.zeros(3)),
-               dict(w=np.ones(3)), dict(d2=np.zeros((4, 2))), dict(pots=np.zeros(3)),
+    for kw in [dict(sample=np.array([0, 4, 1])), dict(sample=np.array([0, -1, 1])),
+               dict(sample=np.array([0, 1, 2], np.int32)), dict(sample=np.arange(6)[::2]),
+               dict(cand=np.array([0, 3])), dict(cand=np.array([-1])),
+               dict(cand=np.array([0, 1], np.int32)), dict(closest=np.zeros(4)),
+               dict(w=np.ones(4)), dict(d2=np.zeros((3, 2))), dict(pots=np.zeros(3)),
                dict(X=np.zeros((4, 2), np.float16)), dict(X=np.zeros((2, 4)).T)]:
         with pytest.raises(TypeError, match="kmaot internal error"):
             _kernels.kpp_candidates(**dict(good, **kw))
@@ -284,19 +290,24 @@ def test_kpp_wrapper_refuses_what_would_crash():
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 def test_kmeans_plusplus_sample_draws_what_the_numpy_one_draws(dtype, weighted):
-    """The compiled k-means++ of the init sample picks the rows of the NumPy one
-    (_init.kmeans_plusplus_in_memory): same algorithm, same random draws."""
+    """The compiled k-means++ of the init sample, read in place, picks the rows the
+    NumPy one (_init.kmeans_plusplus_in_memory) picks on the gathered sample: same
+    algorithm, same random draws."""
     from kmaot._init import kmeans_plusplus_in_memory
     from kmaot._minibatch import kmeans_plusplus_sample
 
     X = np.ascontiguousarray(load_digits().data, dtype=dtype)
-    w = np.random.default_rng(0).uniform(0.5, 2, len(X)) if weighted else None
+    rows = np.sort(np.random.default_rng(1).integers(0, len(X), 1500))
+    w = np.random.default_rng(0).uniform(0.5, 2, len(rows)) if weighted else None
     for seed, k in [(0, 10), (1, 1), (2, 30)]:
-        a, ia = kmeans_plusplus_in_memory(X, k, np.random.RandomState(seed), w)
-        b, ib = kmeans_plusplus_sample(X, k, np.random.RandomState(seed), w)
-        np.testing.assert_array_equal(ia, ib)
-        np.testing.assert_array_equal(a, b)
-        assert b.dtype == dtype and b.flags.c_contiguous
+        for sample in (None, rows):
+            Xs = X if sample is None else X[sample]
+            ws = None if w is None or sample is None else w
+            a, ia = kmeans_plusplus_in_memory(Xs, k, np.random.RandomState(seed), ws)
+            b, ib = kmeans_plusplus_sample(X, k, np.random.RandomState(seed), sample, ws)
+            np.testing.assert_array_equal(ia, ib)
+            np.testing.assert_array_equal(a, b)
+            assert b.dtype == dtype and b.flags.c_contiguous
 
 
 # -------------------- the fused step (with and without bounds) and the separate one

@@ -207,34 +207,38 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
 
 
 @njit(nogil=True, fastmath=FAST)
-def kpp_candidates(X, cand, closest, w, d2, pots):
-    """One round of greedy k-means++ on a small in-memory sample (MiniBatchKMeans'
-    init sample): every candidate's distances and potential in one pass per candidate.
+def kpp_candidates(X, sample, cand, closest, w, d2, pots):
+    """One round of greedy k-means++ on a small sample of rows (MiniBatchKMeans' init
+    sample, read in place through its row indices): every candidate's distances and
+    potential in one pass over the sample per candidate.
 
-    For candidate t (row ``cand[t]`` of X) and every row i of X:
-    ``d2[t, i] = min(closest[i], ||X[i] - X[cand[t]]||^2)``, the squared distance
-    computed exactly in float64 (summed in feature order), and
-    ``pots[t] = sum_i w_i d2[t, i]`` (in row order).
+    For candidate t (sample row ``cand[t]``, i.e. ``X[sample[cand[t]]]``) and every
+    sample row i (``X[sample[i]]``): ``d2[t, i] = min(closest[i], ||x_i - x_t||^2)``,
+    the squared distance computed exactly in float64 (summed in feature order), and
+    ``pots[t] = sum_i w_i d2[t, i]`` (in sample order).
 
     Parameters
     ----------
-    X : (n, d) float32 or float64, C-contiguous, finite   # IN
-    cand : (c,) int64, every value in [0, n)             # IN
-    closest : (n,) float64, squared distance of every row to its closest chosen
+    X : (N, d) float32 or float64, C-contiguous, finite   # IN
+    sample : (n,) int64, every value in [0, N)           # IN  the sample: rows of X
+    cand : (c,) int64, every value in [0, n)             # IN  candidates: sample rows
+    closest : (n,) float64, squared distance of every sample row to its closest chosen
         center so far (+inf before the first)           # IN
     w : (n,) float64 sample weights, or (0,) for all ones   # IN
     d2 : (c, n) float64                                  # OUT
     pots : (c,) float64                                  # OUT
     """
-    n, d = X.shape
+    n = sample.shape[0]
+    d = X.shape[1]
     has_w = w.shape[0] > 0
     for t in range(cand.shape[0]):
-        c = cand[t]
+        c = sample[cand[t]]
         pot = 0.0
         for i in range(n):
+            r = sample[i]
             dist = 0.0
             for f in range(d):
-                diff = np.float64(X[i, f]) - np.float64(X[c, f])
+                diff = np.float64(X[r, f]) - np.float64(X[c, f])
                 dist += diff * diff
             v = closest[i]
             if dist < v:
@@ -245,7 +249,7 @@ def kpp_candidates(X, cand, closest, w, d2, pots):
 
 
 _UPDATE = "f8(T[:, ::1], f8[::1], i4[::1], f8[:, ::1], f8[::1], f8[:, ::1], f8[::1])"
-_KPP = "void(T[:, ::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[::1])"
+_KPP = "void(T[:, ::1], i8[::1], i8[::1], f8[::1], f8[::1], f8[:, ::1], f8[::1])"
 _STEP = ("f8(T[:, ::1], i8[::1], f8[::1], f8[:, ::1], f8[:, ::1], f8[::1], f8[:, ::1], "
          "f8[::1], f8[::1], f8[:, ::1], f8[::1], i4[::1], f8[:, ::1])")
 

@@ -267,8 +267,8 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
         """scikit-learn's schedule: every 10 * n_clusters rows seen, or when a center
         has received nothing yet."""
         self._n_since_last_reassign += batch_rows
-        if ((self.counts_ == 0).any()
-                or self._n_since_last_reassign >= 10 * self.counts_.shape[0]):
+        if (self._n_since_last_reassign >= 10 * self.counts_.shape[0]
+                or (self.counts_ == 0).any()):
             self._n_since_last_reassign = 0
             return True
         return False
@@ -317,9 +317,10 @@ class MiniBatchKMeans(CentersModel, ParamsMixin):
 
     def _reassign(self, X, rows, w, rng):
         counts = self.counts_
-        to_reassign = counts < self.reassignment_ratio * counts.max()
-        if not to_reassign.any():  # the common case: nothing to do, no random draw
+        threshold = self.reassignment_ratio * counts.max()
+        if not counts.min() < threshold:  # the common case: nothing to do, no random draw
             return
+        to_reassign = counts < threshold
         m = X.shape[0] if rows is None else rows.shape[0]
         if to_reassign.sum() > 0.5 * m:  # at most half a batch of new centers
             to_reassign[np.argsort(counts, kind="stable")[int(0.5 * m):]] = False

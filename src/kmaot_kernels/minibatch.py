@@ -92,6 +92,19 @@ def _sq_dist(X, r, c64, j):
     return dist
 
 
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _add_row_dist(X, r, c64, j, wi, sums):
+    """sums[j] += wi * X[r]; returns the exact float64 ||X[r] - c64[j]||^2 (one pass
+    over the row)."""
+    dist = 0.0
+    for f in range(X.shape[1]):
+        xf = np.float64(X[r, f])
+        diff = xf - c64[j, f]
+        dist += diff * diff
+        sums[j, f] += wi * xf
+    return dist
+
+
 #: skip a row's search only when its bounds are apart by this much more than their
 #: rounding errors (relative, and relative to the accumulated drifts)
 _BOUND_REL = 1e-9
@@ -171,14 +184,16 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
             lower = row_bounds[r, 1] - (drift[k] - row_bounds[r, 3])
             upper = row_bounds[r, 0] + (drift[lab] - row_bounds[r, 2])
             margin = _BOUND_REL * (upper + lower) + _BOUND_ABS * (drift[lab] + drift[k])
-            if upper + margin < lower:
-                best_d = _sq_dist(X, r, c64, lab)
-                if np.sqrt(best_d) + margin < lower:  # tightened upper bound
-                    best_j = lab
-                    row_bounds[r, 0] = np.sqrt(best_d)
-                    row_bounds[r, 1] = lower
-                    row_bounds[r, 2] = drift[lab]
-                    row_bounds[r, 3] = drift[k]
+            if upper + margin < lower:  # lab is the nearest: measure it, add the row
+                wi = w[i] if has_w else 1.0
+                best_d = _add_row_dist(X, r, c64, lab, wi, sums)
+                inert += wi * best_d
+                batch_w[lab] += wi
+                row_bounds[r, 0] = np.sqrt(best_d)
+                row_bounds[r, 1] = lower
+                row_bounds[r, 2] = drift[lab]
+                row_bounds[r, 3] = drift[k]
+                continue
         if best_j < 0:  # full search
             best_j = 0
             best_d = np.inf

@@ -16,7 +16,7 @@ import numpy as np
 from . import _kernels
 from ._base import ParamsMixin
 from ._engine import Engine
-from ._init import _first_row, _weighted_search, kmeans_parallel, random_rows
+from ._init import _first_row, kmeans_parallel, random_rows
 from ._kmeans import CentersModel, ConvergenceWarning
 from ._lloyd import lloyd_pass, moments_pass, tolerance
 from ._sources import ArraySource, as_source
@@ -63,7 +63,10 @@ def kmeans_plusplus_sample(X, n_clusters, random_state, sample=None, sample_weig
     indices = [first]
     for _ in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * pot
-        cand = _weighted_search(closest, w, rand_vals).astype(np.int64, copy=False)
+        # _init._weighted_search in one chunk (the same indices up to 2**20 rows)
+        cum = np.cumsum(closest if w is None else closest * w)
+        cand = np.minimum(np.searchsorted(cum, rand_vals, side="right"), n - 1).astype(
+            np.int64, copy=False)
         _kernels.kpp_candidates(X, sample, cand, closest, w, d2, pots)
         best = int(np.argmin(pots))
         pot = float(pots[best])

@@ -29,7 +29,7 @@ arithmetic of ``lloyd_block``: sums, counts and inertia are bit-identical to it.
 import numpy as np
 from numba import njit
 
-from .lloyd import FAST, _add_row_dist, _assign_chunk, _error_scale, _scratch
+from .lloyd import FAST, _add_row_dist, _error_scale
 
 #: relative margins: float64 distances are exact to ~1e-14, float32 scores are covered
 #: by their error bound; these keep every comparison strict whatever the rounding

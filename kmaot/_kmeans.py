@@ -234,8 +234,8 @@ class KMeans(CentersModel, ParamsMixin):
         result, bit for bit.  'lloyd' measures every row against every center.
         'bounded' keeps, per row, its label and lower bounds of the distance to the
         other centers and skips what provably cannot be the nearest center: far fewer
-        distance computations once the centers settle.  Below 64 clusters it keeps
-        Hamerly's single bound (12 bytes per row) and skips rows; from 64 clusters on,
+        distance computations once the centers settle.  Below 512 clusters it keeps
+        Hamerly's single bound (12 bytes per row) and skips rows; from 512 clusters on,
         Yinyang's grouped bounds (Ding et al. 2015: the initial centers are split once
         into ``n_clusters // 10`` groups, one float32 bound per row and group,
         ``12 + 4 * (n_clusters // 10)`` bytes per row) and skips rows and groups of

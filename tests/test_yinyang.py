@@ -163,18 +163,20 @@ def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, monk
 
 
 def test_choice_of_bounds_and_memory_rule():
-    # one rule: grouped from 64 clusters on while the group bounds (4 bytes per group
+    # one rule: grouped from MIN_CLUSTERS on while the group bounds (4 bytes per group
     # and row) take no more memory than the data row itself
-    assert _yinyang.choose_bounds(1000, 63, 128, 4) == "hamerly"
-    assert _yinyang.choose_bounds(1000, 64, 32, 4) == "grouped"
+    assert _yinyang.MIN_CLUSTERS == 512
+    assert _yinyang.choose_bounds(1000, 511, 128, 4) == "hamerly"
+    assert _yinyang.choose_bounds(1000, 64, 32, 4) == "hamerly"        # W1
+    assert _yinyang.choose_bounds(1000, 512, 128, 4) == "grouped"
     assert _yinyang.choose_bounds(1000, 1024, 128, 4) == "grouped"     # W2: 408 <= 512
     assert _yinyang.choose_bounds(1000, 1024, 64, 4) == "hamerly"      # 408 > 256
     assert _yinyang.choose_bounds(1000, 1024, 64, 8) == "grouped"
-    X, init = _data(3000, 32, 64, np.float32, seed=4)
-    km = KMeans(64, init=init, tol=0, max_iter=5).fit(X)             # auto: bounded
+    X, init = _data(3000, 64, 512, np.float32, seed=4)
+    km = KMeans(512, init=init, tol=0, max_iter=3).fit(X)            # auto: bounded
     assert "n_dist" in km.iteration_stats_[0]
-    X, init = _data(3000, 2, 64, np.float32, seed=4)
-    km = KMeans(64, init=init, tol=0, max_iter=5).fit(X)
+    X, init = _data(3000, 2, 512, np.float32, seed=4)
+    km = KMeans(512, init=init, tol=0, max_iter=3).fit(X)
     assert "n_full" in km.iteration_stats_[0] and "n_dist" not in km.iteration_stats_[0]
 
 

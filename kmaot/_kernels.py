@@ -213,3 +213,42 @@ def minibatch_update(X, w, labels, centers, weight_sums, sums, batch_w, module=N
     _check_out(batch_w, F8, (k,), "batch_w")
     return _fn("minibatch_update", dtype, module)(X, w, labels, centers, weight_sums,
                                                   sums, batch_w)
+
+
+# ---------------------------------------------------------------- grouped bounds
+_I8 = np.dtype(np.int64)
+
+
+def yinyang_block(X, C, S, w, delta, gdelta, sep, labels, upper, lower, sums, counts,
+                  inertia, n_full, module=None):
+    """lloyd_block with grouped (Yinyang) bounds (see src/kmaot_kernels/yinyang.py):
+    S holds the centers sorted by group (_yinyang.SortedCenters); labels, upper and
+    lower are the per-row state carried from the previous pass."""
+    m = X.shape[0]
+    k, d = C.k, C.d
+    dtype = C.dtype
+    w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
+    _check(S.cg, dtype, (k, d), "cg")
+    _check(S.hg, dtype, (k,), "hg")
+    _check(S.order, I4, (k,), "order")
+    G = S.gstart.shape[0] - 1
+    _check(S.gstart, _I8, (G + 1,), "gstart")
+    _check(S.group_of, I4, (k,), "group_of")
+    # the kernel indexes with these: a bad grouping would read out of bounds
+    if not (G >= 1 and S.gstart[0] == 0 and S.gstart[-1] == k
+            and (np.diff(S.gstart) > 0).all()
+            and np.array_equal(np.sort(S.order), np.arange(k))
+            and np.array_equal(S.group_of[S.order],
+                               np.repeat(np.arange(G, dtype=I4), np.diff(S.gstart)))):
+        raise TypeError("kmaot internal error: inconsistent center groups")
+    _check(delta, F8, (k,), "delta")
+    _check(gdelta, F8, (G,), "gdelta")
+    _check(sep, F8, (k,), "sep")
+    if m and not (0 <= int(labels.min()) and int(labels.max()) < k):
+        raise TypeError("kmaot internal error: labels out of range for the grouped kernel")
+    _check_out(upper, F8, (m,), "upper")
+    _check_out(lower, F4, (m, G), "lower")
+    _check_out(n_full, _I8, (2,), "n_full")
+    _fn("yinyang_block", dtype, module)(X, C.shift, S.cg, S.hg, C.c64, S.order, S.gstart,
+                                        S.group_of, w, delta, gdelta, sep, labels, upper,
+                                        lower, sums, counts, inertia, n_full)

@@ -225,9 +225,46 @@ def minibatch_update(X, w, labels, centers, weight_sums, sums, batch_w, module=N
                                                   sums, batch_w)
 
 
-I8 = np.dtype(np.int64)
+# ---------------------------------------------------------------- grouped bounds
+_I8 = np.dtype(np.int64)
 
 
+def yinyang_block(X, C, S, w, delta, gdelta, sep, labels, upper, lower, sums, counts,
+                  inertia, n_full, module=None):
+    """lloyd_block with grouped (Yinyang) bounds (see src/kmaot_kernels/yinyang.py):
+    S holds the centers sorted by group (_yinyang.SortedCenters); labels, upper and
+    lower are the per-row state carried from the previous pass."""
+    m = X.shape[0]
+    k, d = C.k, C.d
+    dtype = C.dtype
+    w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
+    _check(S.cg, dtype, (k, d), "cg")
+    _check(S.hg, dtype, (k,), "hg")
+    _check(S.order, I4, (k,), "order")
+    G = S.gstart.shape[0] - 1
+    _check(S.gstart, _I8, (G + 1,), "gstart")
+    _check(S.group_of, I4, (k,), "group_of")
+    # the kernel indexes with these: a bad grouping would read out of bounds
+    if not (G >= 1 and S.gstart[0] == 0 and S.gstart[-1] == k
+            and (np.diff(S.gstart) > 0).all()
+            and np.array_equal(np.sort(S.order), np.arange(k))
+            and np.array_equal(S.group_of[S.order],
+                               np.repeat(np.arange(G, dtype=I4), np.diff(S.gstart)))):
+        raise TypeError("kmaot internal error: inconsistent center groups")
+    _check(delta, F8, (k,), "delta")
+    _check(gdelta, F8, (G,), "gdelta")
+    _check(sep, F8, (k,), "sep")
+    if m and not (0 <= int(labels.min()) and int(labels.max()) < k):
+        raise TypeError("kmaot internal error: labels out of range for the grouped kernel")
+    _check_out(upper, F8, (m,), "upper")
+    _check_out(lower, F4, (m, G), "lower")
+    _check_out(n_full, _I8, (2,), "n_full")
+    _fn("yinyang_block", dtype, module)(X, C.shift, S.cg, S.hg, C.c64, S.order, S.gstart,
+                                        S.group_of, w, delta, gdelta, sep, labels, upper,
+                                        lower, sums, counts, inertia, n_full)
+
+
+# ------------------------------------------------------------- mini-batch steps
 class MinibatchStep:
     """Checked calls of the fused ``minibatch_step`` kernel: assignment by exact float64
     distances and center update in one call, the batch's rows read in place through
@@ -288,7 +325,7 @@ class MinibatchStep:
         else:
             n = X.shape[0] if type(X) is np.ndarray and X.ndim == 2 else -1
             _check(X, self.dtype, (n, self.c64.shape[1]), "X")
-        if (type(rows) is not np.ndarray or rows.dtype != I8 or rows.ndim != 1
+        if (type(rows) is not np.ndarray or rows.dtype != _I8 or rows.ndim != 1
                 or not rows.flags.c_contiguous):
             raise TypeError("kmaot internal error: rows must be a C-contiguous int64 ndarray, "
                             f"got {type(rows).__name__} {getattr(rows, 'dtype', None)}")
@@ -320,7 +357,7 @@ def kpp_candidates(X, sample, cand, closest, w, d2, pots, module=None):
     n = sample.shape[0] if type(sample) is np.ndarray and sample.ndim == 1 else -1
     for name, idx, top in (("sample", sample, N), ("cand", cand, n)):
         size = idx.shape[0] if type(idx) is np.ndarray and idx.ndim == 1 else -1
-        _check(idx, I8, (size,), name)
+        _check(idx, _I8, (size,), name)
         if size and (int(idx.min()) < 0 or int(idx.max()) >= top):
             raise TypeError(f"kmaot internal error: {name} out of range [0, {top})")
     c = cand.shape[0]

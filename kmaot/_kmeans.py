@@ -232,9 +232,15 @@ class KMeans(CentersModel, ParamsMixin):
     algorithm : {'auto', 'lloyd', 'bounded'}, default='auto'
         How each Lloyd iteration finds the nearest centers; all three give the same
         result, bit for bit.  'lloyd' measures every row against every center.
-        'bounded' keeps, per row, its label and a lower bound of the distance to the
-        other centers (Hamerly's bound, 12 bytes per row) and skips the rows whose label
-        cannot change: far fewer distance computations once the centers settle.
+        'bounded' keeps, per row, its label and lower bounds of the distance to the
+        other centers and skips what provably cannot be the nearest center: far fewer
+        distance computations once the centers settle.  Below 512 clusters it keeps
+        Hamerly's single bound (12 bytes per row) and skips rows; from 512 clusters on,
+        Yinyang's grouped bounds (Ding et al. 2015: the initial centers are split once
+        into ``n_clusters // 10`` groups, one float32 bound per row and group,
+        ``12 + 4 * (n_clusters // 10)`` bytes per row) and skips rows and groups of
+        centers, unless those bounds would take more memory than the data itself
+        (``4 * (n_clusters // 10) > n_features * itemsize``: Hamerly's then).
         'auto' is 'bounded' for in-memory arrays with at least 16 clusters, 'lloyd'
         otherwise: for files and memmaps memory must not grow with the number of rows,
         and with few clusters a full assignment costs about as much as the check.

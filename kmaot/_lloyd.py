@@ -144,6 +144,12 @@ class Bounds:
         d = np.sqrt(((C.c64 - self.c64) ** 2).sum(axis=1))
         return d * (1.0 + 1e-12)
 
+    def run_pass(self, engine, source, C, sample_weight=None, batch_size=None):
+        return bounds_pass(engine, source, C, self, sample_weight, batch_size=batch_size)
+
+    def stats(self):
+        return {"n_full": self.n_full}
+
 
 def bounds_pass(engine, source, C, bounds, sample_weight=None, batch_size=None):
     """``lloyd_pass`` with the same result, bit for bit, that skips the rows whose
@@ -284,8 +290,10 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     half the squared Euclidean distances between unit vectors.
 
     use_bounds: run ``bounds_pass`` (same result, skips rows whose label cannot
-    change; 12 bytes of state per row) instead of ``lloyd_pass``; stats then also
-    report ``n_full``, the rows assigned against every center.
+    change; 12 bytes of state per row) or, with many clusters, ``_yinyang``'s grouped
+    pass (``_yinyang.choose_bounds`` decides) instead of ``lloyd_pass``; stats then
+    also report ``n_full``, the rows measured against some centers (grouped: and
+    ``n_dist``, the center distances measured).
 
     Resuming (checkpoints): ``stats`` holds the statistics of the iterations already
     run and ``centers`` the centers they ended with; the loop goes on from there (the
@@ -294,13 +302,16 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     """
     scale = 0.5 if spherical else 1.0
     centers = np.ascontiguousarray(centers, dtype=dtype)
-    bounds = Bounds(source.n_samples) if use_bounds else None
+    bounds = None
+    if use_bounds:  # Hamerly's or grouped (Yinyang) bounds: one rule, in _yinyang
+        from ._yinyang import new_bounds
+        bounds = new_bounds(source.n_samples, centers, np.dtype(dtype).itemsize)
 
     def one_pass(C):
         if bounds is None:
             return lloyd_pass(engine, source, C, sample_weight, labels_out=labels_out,
                               batch_size=batch_size)
-        res = bounds_pass(engine, source, C, bounds, sample_weight, batch_size=batch_size)
+        res = bounds.run_pass(engine, source, C, sample_weight, batch_size=batch_size)
         if labels_out is not None:
             labels_out[:] = bounds.labels
         return res
@@ -320,7 +331,7 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
         st = {"iteration": it + 1, "inertia": inertia, "center_shift": shift_tot,
               "n_empty": int(empty.size), "seconds": time.perf_counter() - t0}
         if bounds is not None:
-            st["n_full"] = bounds.n_full
+            st.update(bounds.stats())
         stats.append(st)
         if verbose:
             print(f"Iteration {it}, inertia {inertia}.")

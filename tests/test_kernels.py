@@ -20,7 +20,8 @@ def _data(n, d, k, dtype, seed=0, offset=0.0):
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,d,k", [(1, 1, 1), (300, 3, 7), (517, 16, 33), (1000, 64, 5),
-                                   (256, 2, 256)])
+                                   (256, 2, 256),
+                                   (1003, 8, 8), (700, 130, 9)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_lloyd_block_matches_reference(level, dtype, n, d, k, weighted):
     mod = _dispatch.kernel_module(level)

@@ -202,6 +202,35 @@ def test_sklearn_protocol(blobs):
     assert "n_clusters=6" in repr(km)
 
 
+def test_params_read_without_inspect_match_inspect():
+    """_base reads __init__'s code object (no ``inspect`` at import): same names and
+    defaults as inspect.signature, for every estimator and for keyword-only parameters."""
+    import inspect
+
+    from kmaot._base import _EMPTY, ParamsMixin, _init_defaults
+
+    class KwOnly(ParamsMixin):
+        def __init__(self, a, b=2, *, c, d=None, **extra):
+            self.a, self.b, self.c, self.d = a, b, c, d
+
+    classes = [KMeans, kmaot.MiniBatchKMeans, KwOnly]
+    try:
+        from kmaot.dask import KMeans as DaskKMeans
+        classes.append(DaskKMeans)
+    except ImportError:  # the dask extra is optional
+        pass
+    for cls in classes:
+        sig = inspect.signature(cls.__init__).parameters.values()
+        expected = {p.name: (_EMPTY if p.default is p.empty else p.default)
+                    for p in sig if p.name != "self" and p.kind != p.VAR_KEYWORD}
+        got = _init_defaults(cls)
+        assert list(got) == list(expected)
+        assert all(got[n] is expected[n] or got[n] == expected[n] for n in expected)
+    est = KwOnly(1, c=3)
+    assert est.get_params() == {"a": 1, "b": 2, "c": 3, "d": None}
+    assert repr(est) == "KwOnly(a=1, c=3)"
+
+
 def test_verbose_prints(blobs, capsys):
     X, _ = blobs
     KMeans(6, random_state=0, verbose=1).fit(X)

@@ -3,8 +3,8 @@
 Each module declares what it exports in an ``EXPORTS`` dict:
 ``exported_name -> (function, numba signature string)``.
 """
-from . import lloyd, minibatch, stats
+from . import lloyd, minibatch, stats, yinyang
 
 EXPORTS = {}
-for _module in (lloyd, minibatch, stats):
+for _module in (lloyd, minibatch, stats, yinyang):
     EXPORTS.update(_module.EXPORTS)

@@ -1,0 +1,411 @@
+"""Grouped (Yinyang) bounds: a Lloyd pass that skips most center distances.
+
+Yinyang k-means (Ding et al., ICML 2015) with the exactness rules of
+``lloyd.lloyd_bounds_block``.  The centers are split once into G groups; every row
+keeps its label, an upper bound ``upper`` of its distance to its own center and, per
+group, a lower bound ``lower[:, g]`` of its distance to every center of the group other
+than its own.  After the centers moved by ``delta`` (k,), a group's bound drops by the
+largest displacement in the group (``gdelta``); the upper bound grows by the own
+center's displacement.
+
+* global filter: the smallest group bound (or Hamerly's ``sep``) above the upper bound
+  (tightened to the exact float64 distance when needed): the label stands, nothing is
+  measured;
+* group filter: otherwise only the groups whose bound is below the distance to the own
+  center are measured (fast float32/float64 expanded scores, as ``_assign_chunk``, one
+  row at a time with the inner loop over features); the other groups' centers are
+  provably farther than the own center, so the nearest center is among the measured
+  ones (and the own center);
+* ties and near ties: when the runner-up's score is within the rounding-error bound of
+  the best one, every measured center is measured again exactly in float64, ties to
+  the lowest index: the label is the float64 argmin over all centers, as in
+  ``lloyd_block``.
+
+All comparisons between bounds keep margins far above float64 rounding (and the group
+bounds, stored in float32, are rounded down), so a row is skipped only when its label
+provably cannot change.  Rows are accumulated in row order with ``_add_row_dist``, the
+arithmetic of ``lloyd_block``: sums, counts and inertia are bit-identical to it.
+"""
+import numpy as np
+from numba import njit
+
+from .lloyd import FAST, _add_row_dist, _error_scale
+
+#: relative margins: float64 distances are exact to ~1e-14, float32 scores are covered
+#: by their error bound; these keep every comparison strict whatever the rounding
+_UP = 1.0 + 1e-9
+_DOWN = 1.0 - 1e-9
+
+
+@njit(nogil=True, fastmath=FAST)
+def _sq_dist(X, r, c64, j):
+    dist = 0.0
+    for f in range(X.shape[1]):
+        diff = np.float64(X[r, f]) - c64[j, f]
+        dist += diff * diff
+    return dist
+
+
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _lower_from_score(xsq, score, bound):
+    """A lower bound of the distance of every center whose fast score is >= score
+    (the rule of lloyd_bounds_block: squared distance = ||x - shift||^2 + 2 * score,
+    both terms' rounding errors covered by 8 * bound), rounded down."""
+    lo2 = xsq + 2.0 * score - 8.0 * bound
+    if lo2 > 0.0:
+        return np.sqrt(lo2) * (1.0 - 1e-7)
+    return 0.0
+
+
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _store_down(v):
+    """float32 value <= v (v >= 0 a float64): the relative rounding of float32 is
+    below 6e-8, so shrinking by 1e-6 first keeps it a lower bound."""
+    if v > 0.0:
+        return np.float32(v * (1.0 - 1e-6))
+    return np.float32(0.0)
+
+
+# Helpers that take arrays are plain calls, never inline="always": numba's inlining
+# wraps every array argument in NRT incref/decref calls, which cost more than the
+# arithmetic of a small group (measured: 9 against 40 GFLOP/s per core)
+@njit(nogil=True, fastmath=FAST)
+def _measure_group(XS, i0, i1, i2, i3, q, p0, p1, cg, hg, o_m1, o_m2, o_arg):
+    """Fast scores hg[p] - <XS[i], cg[p]> of four span rows i0..i3 (rows of XS)
+    against the sorted centers p0:p1 of one group: the best, second best and position
+    of the best of each row go to o_m1, o_m2, o_arg at q..q+3.  Two centers and four
+    rows per sweep share their loads; the loop over features vectorizes."""
+    zero = hg[p0] - hg[p0]  # 0 in the data dtype (hg is finite)
+    b0 = np.inf
+    b1 = np.inf
+    b2 = np.inf
+    b3 = np.inf
+    t0 = np.inf
+    t1 = np.inf
+    t2 = np.inf
+    t3 = np.inf
+    a0 = p0
+    a1 = p0
+    a2 = p0
+    a3 = p0
+    d = XS.shape[1]
+    p = p0
+    while p < p1:
+        two = p + 1 < p1
+        p2 = p + 1 if two else p
+        s00 = zero
+        s01 = zero
+        s10 = zero
+        s11 = zero
+        s20 = zero
+        s21 = zero
+        s30 = zero
+        s31 = zero
+        for f in range(d):
+            c0 = cg[p, f]
+            c1 = cg[p2, f]
+            x0 = XS[i0, f]
+            x1 = XS[i1, f]
+            x2 = XS[i2, f]
+            x3 = XS[i3, f]
+            s00 += x0 * c0
+            s01 += x0 * c1
+            s10 += x1 * c0
+            s11 += x1 * c1
+            s20 += x2 * c0
+            s21 += x2 * c1
+            s30 += x3 * c0
+            s31 += x3 * c1
+        # centers in increasing p: strict < keeps the lowest on equal scores
+        for c in range(2 if two else 1):
+            h = hg[p + c]
+            v0 = h - (s00 if c == 0 else s01)
+            v1 = h - (s10 if c == 0 else s11)
+            v2 = h - (s20 if c == 0 else s21)
+            v3 = h - (s30 if c == 0 else s31)
+            if v0 < b0:
+                t0 = b0
+                b0 = v0
+                a0 = p + c
+            elif v0 < t0:
+                t0 = v0
+            if v1 < b1:
+                t1 = b1
+                b1 = v1
+                a1 = p + c
+            elif v1 < t1:
+                t1 = v1
+            if v2 < b2:
+                t2 = b2
+                b2 = v2
+                a2 = p + c
+            elif v2 < t2:
+                t2 = v2
+            if v3 < b3:
+                t3 = b3
+                b3 = v3
+                a3 = p + c
+            elif v3 < t3:
+                t3 = v3
+        p += 2
+    o_m1[q] = b0
+    o_m1[q + 1] = b1
+    o_m1[q + 2] = b2
+    o_m1[q + 3] = b3
+    o_m2[q] = t0
+    o_m2[q + 1] = t1
+    o_m2[q + 2] = t2
+    o_m2[q + 3] = t3
+    o_arg[q] = a0
+    o_arg[q + 1] = a1
+    o_arg[q + 2] = a2
+    o_arg[q + 3] = a3
+
+
+@njit(nogil=True, fastmath=FAST)
+def _own_score(XS, i, cg, hg, pa, zero):
+    """Fast score of one center (sorted position pa) for span row i (the arithmetic of
+    _assign_chunk in another order: the same rounding-error bound)."""
+    s = zero
+    for f in range(XS.shape[1]):
+        s += XS[i, f] * cg[pa, f]
+    return np.float64(hg[pa] - s)
+
+
+@njit(nogil=True, fastmath=FAST)
+def _exact_groups(X, r, a, own_in, e0, e1, e_group, order, gstart, c64, lower_r, dbuf):
+    """Near tie: the exact float64 distance of row r to every center of its measured
+    groups (entries e0:e1) and to its own center a; the nearest (ties to the lowest
+    index, as lloyd_block's _exact_row over all centers), and exact group bounds."""
+    best_d = np.inf
+    b = a  # kept only by a row of NaN (the driver raises)
+    for e in range(e0, e1):
+        g = e_group[e]
+        for p in range(gstart[g], gstart[g + 1]):
+            j = order[p]
+            dist = _sq_dist(X, r, c64, j)
+            dbuf[p] = dist
+            if dist < best_d or (dist == best_d and j < b):
+                best_d = dist
+                b = j
+    if not own_in:
+        dist = _sq_dist(X, r, c64, a)
+        if dist < best_d or (dist == best_d and a < b):
+            best_d = dist
+            b = a
+    for e in range(e0, e1):
+        g = e_group[e]
+        m = np.inf
+        for p in range(gstart[g], gstart[g + 1]):
+            if order[p] != b:
+                m = min(m, dbuf[p])
+        lower_r[g] = _store_down(np.sqrt(m) * _DOWN)
+    return b
+
+
+@njit(nogil=True, fastmath=FAST)
+def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdelta,
+                  sep, labels, upper, lower, sums, counts, inertia, n_full):
+    """``lloyd_block`` with grouped bounds (see the module docstring): the same labels,
+    sums, counts and inertia, bit for bit, skipping centers that provably are not the
+    nearest.
+
+    X (m, d) float32/float64 IN; shift (d,) IN;
+    cg (k, d) the shifted centers (cs of lloyd_block) sorted by group IN;
+    hg (k,) their 0.5*||cg||^2 IN; c64 (k, d) float64 centers, original order IN;
+    order (k,) int32: original index of each sorted center IN;
+    gstart (G+1,) int64: group g holds sorted centers gstart[g]:gstart[g+1] IN;
+    group_of (k,) int32: group of each center (original index) IN;
+    w (m,) float64 or (0,) IN; delta (k,) float64 displacement of each center since the
+    previous pass IN; gdelta (G,) float64 largest delta in each group IN;
+    sep (k,) float64 Hamerly's half distance to the nearest other center IN;
+    labels (m,) int32 INOUT; upper (m,) float64 INOUT (upper bound of the distance to
+    the own center; inf: unknown); lower (m, G) float32 INOUT (0: unknown);
+    sums, counts, inertia INOUT as lloyd_block;
+    n_full (2,) int64 INOUT: += rows measured against some group, centers measured.
+
+    Rows go in spans of S: (1) bounds decay, filters, and a list of (row, group)
+    entries to measure; (2) per group, its rows are measured against its centers P at
+    a time by ``_assign_chunk`` (lloyd_block's vectorized scorer on a slice of the
+    sorted centers); (3) per row, in order: the best of its groups (and of its own
+    center), new bounds, then accumulation.
+    """
+    m_total, d = X.shape
+    k = c64.shape[0]
+    G = gstart.shape[0] - 1
+    has_w = w.shape[0] > 0
+    factor, cmax = _error_scale(X, hg)
+    S = 1024
+    zero = np.zeros(1, dtype=X.dtype)[0]
+    dbuf = np.empty(k, dtype=np.float64)
+    # per span: rows to measure (shifted copies XS), their entries (row-major), then
+    # the entries by group
+    XS = np.empty((S, d), dtype=X.dtype)
+    xsq = np.empty(S, dtype=np.float64)
+    work = np.empty(S, dtype=np.int64)
+    rstart = np.empty(S + 1, dtype=np.int64)
+    dsq = np.empty(S, dtype=np.float64)      # exact squared distance to the own center
+    own_in = np.empty(S, dtype=np.bool_)
+    cap = S * G
+    e_group = np.empty(cap, dtype=np.int32)  # row-major entries: their group
+    e_pos = np.empty(cap, dtype=np.int64)    # and their position in group-major order
+    # group-major: the row (index into work / XS), best score in the group, second
+    # best, sorted position of the best; 3 positions past the end for the lanes past
+    # the last entry (past a group's last entry, the next group's slots: overwritten)
+    g_row = np.empty(cap + 3, dtype=np.int64)
+    o_m1 = np.empty(cap + 3, dtype=X.dtype)
+    o_m2 = np.empty(cap + 3, dtype=X.dtype)
+    o_arg = np.empty(cap + 3, dtype=np.int64)
+    gcount = np.empty(G + 1, dtype=np.int64)
+    eps = 4.0 * np.finfo(np.float64).eps
+    rows_full = 0
+    measured = 0
+    inert = inertia[0]
+    for start in range(0, m_total, S):
+        m = min(S, m_total - start)
+        # (1) decay, filters, entries
+        nw = 0
+        ne = 0
+        for i in range(m):
+            r = start + i
+            a = labels[r]
+            lower_r = lower[r]
+            lmin = np.inf
+            for g in range(G):
+                lo = np.float64(lower_r[g]) - gdelta[g]
+                lo = lo - eps * (lo + gdelta[g])
+                v = _store_down(lo)
+                lower_r[g] = v
+                lmin = min(lmin, np.float64(v))
+            sa = sep[a]
+            if sa > lmin:
+                lmin = sa
+            if lmin * _DOWN > (upper[r] + delta[a]) * _UP:
+                continue
+            # tighten the upper bound to the exact distance
+            da = _sq_dist(X, r, c64, a)
+            lim = np.sqrt(da) * _UP
+            if lmin * _DOWN > lim:
+                continue
+            ga = group_of[a]
+            work[nw] = r
+            dsq[nw] = da
+            rstart[nw] = ne
+            ssq = zero
+            for f in range(d):
+                v = X[r, f] - shift[f]
+                XS[nw, f] = v
+                ssq += v * v
+            xsq[nw] = np.float64(ssq)
+            oi = False
+            for g in range(G):
+                # a group is skipped only if its bound is provably above the own distance
+                if not (np.float64(lower_r[g]) * _DOWN > lim):
+                    e_group[ne] = g
+                    ne += 1
+                    if g == ga:
+                        oi = True
+            own_in[nw] = oi
+            nw += 1
+        rstart[nw] = ne
+        rows_full += nw
+        # (2) entries grouped by group (counting sort), measured four rows at a time
+        for g in range(G + 1):
+            gcount[g] = 0
+        for e in range(ne):
+            gcount[e_group[e] + 1] += 1
+        for g in range(G):
+            gcount[g + 1] += gcount[g]
+        for i in range(nw):
+            for e in range(rstart[i], rstart[i + 1]):
+                g = e_group[e]
+                q = gcount[g]
+                g_row[q] = i
+                e_pos[e] = q
+                gcount[g] = q + 1
+        e0 = 0
+        for g in range(G):
+            e1 = gcount[g]
+            p0 = gstart[g]
+            p1 = gstart[g + 1]
+            measured += (e1 - e0) * (p1 - p0)
+            for q in range(e0, e1, 4):
+                i0 = g_row[q]
+                i1 = g_row[q + 1] if q + 1 < e1 else i0
+                i2 = g_row[q + 2] if q + 2 < e1 else i0
+                i3 = g_row[q + 3] if q + 3 < e1 else i0
+                _measure_group(XS, i0, i1, i2, i3, q, p0, p1, cg, hg, o_m1, o_m2, o_arg)
+            e0 = e1
+        # (3) per measured row: its nearest center and new group bounds
+        for i in range(nw):
+            r = work[i]
+            a = labels[r]
+            ga = group_of[a]
+            bv = np.inf
+            sv = np.inf
+            bp = -1
+            eb = -1
+            for e in range(rstart[i], rstart[i + 1]):
+                q = e_pos[e]
+                v1 = np.float64(o_m1[q])
+                if v1 < bv:
+                    sv = min(bv, np.float64(o_m2[q]))
+                    bv = v1
+                    bp = o_arg[q]
+                    eb = e
+                else:
+                    sv = min(sv, v1)
+            if not own_in[i]:
+                # the own center alone (its group is provably farther)
+                pa = gstart[ga]
+                while order[pa] != a:
+                    pa += 1
+                va = _own_score(XS, i, cg, hg, pa, zero)
+                measured += 1
+                if va < bv:
+                    sv = bv
+                    bv = va
+                    bp = pa
+                    eb = -1
+                else:
+                    sv = min(sv, va)
+            xq = xsq[i]
+            bound = factor * (xq + cmax)
+            lower_r = lower[r]
+            if sv - bv > bound:
+                b = order[bp]
+                for e in range(rstart[i], rstart[i + 1]):
+                    # every other center of the group scores at least this
+                    q = e_pos[e]
+                    v = o_m2[q] if e == eb else o_m1[q]
+                    lower_r[e_group[e]] = _store_down(
+                        _lower_from_score(xq, np.float64(v), bound))
+            else:
+                b = _exact_groups(X, r, a, own_in[i], rstart[i], rstart[i + 1], e_group,
+                                  order, gstart, c64, lower_r, dbuf)
+            if not own_in[i] and b != a:
+                # the old own center joins its group's "other centers"
+                lower_r[ga] = min(lower_r[ga], _store_down(np.sqrt(dsq[i]) * _DOWN))
+            labels[r] = b
+        # accumulated in row order with lloyd_block's arithmetic
+        for i in range(m):
+            r = start + i
+            j = labels[r]
+            wi = w[r] if has_w else 1.0
+            dist = _add_row_dist(X, r, j, wi, c64, sums)
+            counts[j] += wi
+            inert += wi * dist
+            upper[r] = np.sqrt(dist) * _UP
+    inertia[0] = inert
+    n_full[0] += rows_full
+    n_full[1] += measured
+
+
+_YINYANG = ("void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], i8[::1], "
+            "i4[::1], f8[::1], f8[::1], f8[::1], f8[::1], i4[::1], f8[::1], f4[:, ::1], "
+            "f8[:, ::1], f8[::1], f8[::1], i8[::1])")
+
+#: exported name -> (function, numba signature string)
+EXPORTS = {}
+for _t, _suffix in (("f4", "f32"), ("f8", "f64")):
+    EXPORTS["yinyang_block_" + _suffix] = (yinyang_block, _YINYANG.replace("T", _t))

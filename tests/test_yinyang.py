@@ -1,0 +1,214 @@
+"""Grouped (Yinyang) bounds: algorithm='bounded' with many clusters gives the result of
+algorithm='lloyd', bit for bit, while measuring far fewer center distances."""
+import numpy as np
+import pytest
+
+from kmaot import KMeans, _dispatch, _kernels, _lloyd, _yinyang
+
+from reference import accumulate, assign
+
+LEVELS = [lv for lv in _dispatch.supported_levels() if lv in _dispatch.BUILT_LEVELS]
+
+
+def _data(n, d, k, dtype, seed=0, spread=1.5, offset=0.0):
+    rng = np.random.default_rng(seed)
+    ctr = rng.normal(0, 4, (k, d)) + offset
+    X = (ctr[rng.integers(0, k, n)] + rng.normal(0, spread, (n, d))).astype(dtype)
+    init = X[rng.choice(n, k, replace=False)].copy()
+    return X, init
+
+
+@pytest.fixture
+def grouped(monkeypatch):
+    """Grouped bounds whatever the shape (the rule would pick Hamerly's for some)."""
+    monkeypatch.setattr(_yinyang, "choose_bounds", lambda *a: "grouped")
+
+
+def _pair(X, init, sample_weight=None, **kw):
+    k = init.shape[0]
+    a = KMeans(k, init=init, tol=0, algorithm="lloyd", **kw).fit(X, sample_weight=sample_weight)
+    b = KMeans(k, init=init, tol=0, algorithm="bounded", **kw).fit(X, sample_weight=sample_weight)
+    return a, b
+
+
+def _assert_identical(a, b):
+    assert a.n_iter_ == b.n_iter_
+    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
+    assert a.inertia_ == b.inertia_
+    assert np.array_equal(a.labels_, b.labels_)
+    for sa, sb in zip(a.iteration_stats_, b.iteration_stats_):
+        assert sa["inertia"] == sb["inertia"]
+        assert sa["center_shift"] == sb["center_shift"]
+        assert sa["n_empty"] == sb["n_empty"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,d,k", [(4000, 16, 128), (3000, 5, 64), (2000, 2, 200),
+                                   (1500, 40, 300), (800, 3, 11)])
+def test_grouped_equals_lloyd(grouped, dtype, n, d, k):
+    X, init = _data(n, d, k, dtype)
+    a, b = _pair(X, init, max_iter=30)
+    _assert_identical(a, b)
+    st = b.iteration_stats_
+    assert "n_dist" in st[0]                          # the grouped pass ran
+    # first pass: every row measured (but those that the separation of the initial
+    # label 0 already settles)
+    assert st[0]["n_full"] > 0.9 * n
+    # later passes skip rows and, within measured rows, groups of centers
+    assert min(s["n_full"] for s in st[1:]) < n
+    assert min(s["n_dist"] for s in st[1:]) < 0.5 * n * k
+
+
+def test_grouped_weighted_far_from_origin_threads_and_batches(grouped):
+    X, init = _data(6000, 8, 80, np.float32, seed=3, offset=1e4)
+    w = np.random.default_rng(1).uniform(0.1, 5, len(X))
+    ref = KMeans(80, init=init, tol=0, algorithm="lloyd", max_iter=25).fit(X, sample_weight=w)
+    for n_threads, batch_size in ((1, None), (2, 777), (3, 2048)):
+        b = KMeans(80, init=init, tol=0, algorithm="bounded", max_iter=25,
+                   n_threads=n_threads, batch_size=batch_size).fit(X, sample_weight=w)
+        _assert_identical(ref, b)
+
+
+def test_grouped_with_ties_duplicates_and_empty_clusters(grouped):
+    # duplicate rows and duplicate initial centers: exact ties (the lowest index wins),
+    # empty clusters relocated
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 1, (60, 4))
+    X = np.repeat(base, 20, axis=0)
+    init = np.vstack([base[:30], base[:30], rng.normal(50, 1, (10, 4))])
+    a, b = _pair(X, init, max_iter=40)
+    _assert_identical(a, b)
+    assert a.iteration_stats_[0]["n_empty"] > 0
+    # a grid: many rows exactly halfway between two centers
+    g = np.arange(12, dtype=np.float64)
+    X = np.array([(x, y) for x in g for y in g] * 3)
+    init = X[::2][:70].copy() + 0.5
+    a, b = _pair(X, init, max_iter=20)
+    _assert_identical(a, b)
+
+
+def test_grouped_matches_scikit_learn(grouped):
+    sklearn = pytest.importorskip("sklearn.cluster")
+    X, init = _data(3000, 6, 96, np.float64, seed=9)
+    ours = KMeans(96, init=init, n_init=1, max_iter=50, tol=0, algorithm="bounded").fit(X)
+    theirs = sklearn.KMeans(96, init=init, n_init=1, max_iter=50, tol=0,
+                            algorithm="lloyd").fit(X)
+    assert ours.n_iter_ == theirs.n_iter_
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-10,
+                               atol=1e-10)
+    np.testing.assert_allclose(ours.inertia_, theirs.inertia_, rtol=1e-10)
+
+
+def _uneven(k):
+    """A grouping with groups of 1, 2, 3, ... centers, interleaved indices."""
+    group_of = np.empty(k, np.int32)
+    g, left, size = 0, 0, 1
+    order = np.random.default_rng(0).permutation(k)
+    while left < k:
+        group_of[order[left:left + size]] = g
+        left += size
+        g, size = g + 1, size + 1
+    return group_of
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, monkeypatch):
+    """Passes from stale states (labels and bounds of other centers) with groups of
+    unequal sizes: the kernel must give the reference labels and sums, and bounds that
+    are true bounds."""
+    mod = _dispatch.kernel_module(level)
+    k = 45
+    monkeypatch.setattr(_yinyang, "group_centers", lambda c, G: _uneven(c.shape[0]))
+    X, _ = _data(3000, 7, k, dtype, seed=11)
+    n, d = X.shape
+    rng = np.random.default_rng(2)
+    C_old = X[rng.choice(n, k, replace=False)].astype(np.float64)
+    shift = X.astype(np.float64).mean(0)
+    state = _yinyang.Grouped(n, C_old)
+    G = state.n_groups
+    assert sorted(np.bincount(state.group_of).tolist()) == list(range(1, G)) + [k - G * (G - 1) // 2]
+
+    def run(C):
+        sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
+        delta = state.delta(C)
+        gdelta = np.maximum.reduceat(delta[state.order], state.gstart[:-1])
+        _kernels.yinyang_block(X, C, _yinyang.SortedCenters(C, state), None, delta, gdelta,
+                               _lloyd.Bounds.separation(C), state.labels, state.upper,
+                               state.lower, sums, counts, inertia, np.zeros(2, np.int64),
+                               module=mod)
+        state.c64 = C.c64
+        return sums, counts, inertia
+
+    C = C_old
+    for step in range(4):
+        Cp = _kernels.Centers(C, shift, dtype)
+        sums, counts, inertia = run(Cp)
+        ref_labels, ref_d2 = assign(X, Cp.c64)
+        np.testing.assert_array_equal(state.labels, ref_labels)
+        ref_sums, ref_counts = accumulate(X, ref_labels, k)
+        np.testing.assert_allclose(sums, ref_sums, rtol=1e-12, atol=1e-9)
+        np.testing.assert_array_equal(counts, ref_counts)
+        np.testing.assert_allclose(inertia[0], ref_d2.sum(), rtol=1e-12)
+        D = np.sqrt(((X.astype(np.float64)[:, None, :] - Cp.c64[None]) ** 2).sum(2))
+        assert (state.upper >= np.sqrt(ref_d2)).all()
+        D[np.arange(n), ref_labels] = np.inf
+        for g in range(G):
+            members = np.flatnonzero(state.group_of == g)
+            assert (state.lower[:, g] <= D[:, members].min(1)).all()
+        if step:
+            assert (state.lower > 0).mean() > 0.5   # and they are informative
+        C = C + rng.normal(0, 0.3, C.shape) * (step + 1)
+
+
+def test_choice_of_bounds_and_memory_rule():
+    # one rule: grouped from MIN_CLUSTERS on while the group bounds (4 bytes per group
+    # and row) take no more memory than the data row itself
+    assert _yinyang.MIN_CLUSTERS == 512
+    assert _yinyang.choose_bounds(1000, 511, 128, 4) == "hamerly"
+    assert _yinyang.choose_bounds(1000, 64, 32, 4) == "hamerly"        # W1
+    assert _yinyang.choose_bounds(1000, 512, 128, 4) == "grouped"
+    assert _yinyang.choose_bounds(1000, 1024, 128, 4) == "grouped"     # W2: 408 <= 512
+    assert _yinyang.choose_bounds(1000, 1024, 64, 4) == "hamerly"      # 408 > 256
+    assert _yinyang.choose_bounds(1000, 1024, 64, 8) == "grouped"
+    X, init = _data(3000, 64, 512, np.float32, seed=4)
+    km = KMeans(512, init=init, tol=0, max_iter=3).fit(X)            # auto: bounded
+    assert "n_dist" in km.iteration_stats_[0]
+    X, init = _data(3000, 2, 512, np.float32, seed=4)
+    km = KMeans(512, init=init, tol=0, max_iter=3).fit(X)
+    assert "n_full" in km.iteration_stats_[0] and "n_dist" not in km.iteration_stats_[0]
+
+
+def test_group_centers_is_a_deterministic_partition():
+    rng = np.random.default_rng(8)
+    c = np.vstack([rng.normal(0, 1, (50, 3)), np.repeat(rng.normal(9, 1, (1, 3)), 50, 0)])
+    g1 = _yinyang.group_centers(c, 10)
+    g2 = _yinyang.group_centers(c.copy(), 10)
+    np.testing.assert_array_equal(g1, g2)
+    assert g1.dtype == np.int32 and g1.shape == (100,)
+    G = g1.max() + 1
+    assert (np.bincount(g1, minlength=G) > 0).all()     # numbered 0..G-1, none empty
+    assert 1 < G <= 10
+    assert np.unique(g1[50:]).size == 1                 # coinciding centers: one group
+    assert _yinyang.group_centers(np.ones((1, 2)), 5).tolist() == [0]
+
+
+def test_grouped_kernel_rejects_a_bad_grouping():
+    X, init = _data(500, 4, 70, np.float64)
+    state = _yinyang.Grouped(500, init)
+    C = _kernels.Centers(init, X.mean(0), np.float64)
+    S = _yinyang.SortedCenters(C, state)
+    S.order = S.order.copy()
+    S.order[0] = S.order[1]                           # not a permutation
+    G = state.n_groups
+    with pytest.raises(TypeError, match="inconsistent center groups"):
+        _kernels.yinyang_block(X, C, S, None, np.zeros(70), np.zeros(G), np.zeros(70),
+                               state.labels, state.upper, state.lower, np.zeros((70, 4)),
+                               np.zeros(70), np.zeros(1), np.zeros(2, np.int64))
+    S = _yinyang.SortedCenters(C, state)
+    with pytest.raises(TypeError, match="lower"):
+        _kernels.yinyang_block(X, C, S, None, np.zeros(70), np.zeros(G), np.zeros(70),
+                               state.labels, state.upper, state.lower.astype(np.float64),
+                               np.zeros((70, 4)), np.zeros(70), np.zeros(1),
+                               np.zeros(2, np.int64))

@@ -18,8 +18,13 @@ Usage (from the repository root, with kmaot installed)::
     python benchmarks/minibatch_vs_sklearn.py            # about 5 minutes on 2 busy cores
     python benchmarks/minibatch_vs_sklearn.py --seeds 3 --quick
     python benchmarks/minibatch_vs_sklearn.py --threads 1   # one thread each
+    python benchmarks/minibatch_vs_sklearn.py --only digits --seeds 20
+
+The load average of the machine is printed before and after the table: scikit-learn's
+times (all threads) grow several-fold when other processes keep the cores busy.
 """
 import argparse
+import os
 import platform
 import time
 
@@ -54,6 +59,8 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--quick", action="store_true", help="smaller blobs (20k rows)")
+    p.add_argument("--only", choices=["blobs", "digits", "china"],
+                   help="run one dataset only")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for both (kmaot n_threads; scikit-learn's OpenMP and "
                         "BLAS through threadpoolctl); default: all cores")
@@ -67,12 +74,15 @@ def main(argv=None):
           f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, "
           f"Python {platform.python_version()}; batch_size={args.batch_size}, "
           f"{args.seeds} seeds, threads: {args.threads or 'all'}")
+    print(f"load average before: {_load()}")
     print()
     print("| dataset | n | d | k | kmaot inertia | sklearn inertia | ratio | "
           "kmaot s | sklearn s | time ratio | fastest kmaot s | fastest sklearn s | "
           "ratio of fastest | kmaot steps | sklearn steps |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, X, k in datasets(args.quick):
+        if args.only and not name.startswith(args.only):
+            continue
         MiniBatchKMeans(k, random_state=0, batch_size=args.batch_size).fit(X[:5000])  # warm
         ours, theirs = [], []
         for seed in range(args.seeds):
@@ -86,6 +96,15 @@ def main(argv=None):
               f"{oi / ti:.4f} | {ot:.3f} | {tt:.3f} | {ot / tt:.3f} | "
               f"{o[:, 0].min():.3f} | {t[:, 0].min():.3f} | {o[:, 0].min() / t[:, 0].min():.3f} | "
               f"{int(np.median(o[:, 2]))} | {int(np.median(t[:, 2]))} |", flush=True)
+    print()
+    print(f"load average after: {_load()}")
+
+
+def _load():
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # not available on this platform
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -6,6 +6,14 @@ moves every center that received rows to the running weighted mean of all the ro
 ever received (the ``minibatch_update`` kernel).  Sources are those of KMeans: arrays,
 memmaps, ``.npy`` files and shards; files are never loaded (a step reads its rows
 through the memory map), so memory does not grow with n_samples.
+
+Small batches with few centers (``_kernels.fused_step_applies``) take one compiled call
+per step (``minibatch_step``): exact assignment and update, the rows read in place
+through their indices; on in-memory data of at most ``_BOUNDS_MAX_BATCHES`` batches it
+also keeps per-row bounds that skip the search of rows whose nearest center cannot
+have changed.  Other steps gather the rows, assign them (``assign_small``) and update
+(``minibatch_update``); all paths give the same labels.  k-means++ runs on an
+``init_size`` sample, read in place too (``kmeans_plusplus_sample``).
 """
 import math
 import numbers

@@ -150,43 +150,6 @@ def kmeans_plusplus(engine, source, n_clusters, random_state, sample_weight, shi
     return centers, np.asarray(indices)
 
 
-def kmeans_plusplus_in_memory(X, n_clusters, random_state, sample_weight=None,
-                              n_local_trials=None):
-    """Greedy k-means++ on a small in-memory array (an init sample), in NumPy.
-
-    The same algorithm and random draws as ``kmeans_plusplus``, with float64 squared
-    distances in the expanded form ``||x||^2 - 2 x.c + ||c||^2`` (clipped at 0), as
-    scikit-learn computes them: cheaper than a pass of the compiled kernels per
-    candidate on a few thousand rows.  Returns (centers of X's dtype, row indices).
-    """
-    n = X.shape[0]
-    X64 = X.astype(F8)
-    xsq = np.einsum("ij,ij->i", X64, X64)
-    if n_local_trials is None:
-        n_local_trials = 2 + int(np.log(n_clusters))
-    first = _first_row(random_state, n, sample_weight)
-
-    def sqdist(rows):
-        C = X64[rows]
-        d2 = xsq[None, :] - 2.0 * (C @ X64.T) + xsq[rows][:, None]
-        return np.maximum(d2, 0.0, out=d2)
-
-    indices = [first]
-    closest = sqdist([first])[0]
-    pot = float(closest.sum() if sample_weight is None else closest @ sample_weight)
-    for _ in range(1, n_clusters):
-        rand_vals = random_state.uniform(size=n_local_trials) * pot
-        cand = _weighted_search(closest, sample_weight, rand_vals)
-        d2 = np.minimum(closest[None, :], sqdist(cand))
-        pots = d2.sum(axis=1) if sample_weight is None else d2 @ sample_weight
-        best = int(np.argmin(pots))
-        pot = float(pots[best])
-        closest = d2[best]
-        indices.append(int(cand[best]))
-    idx = np.asarray(indices)
-    return np.ascontiguousarray(X[idx]), idx
-
-
 def random_rows(source, n_clusters, random_state, sample_weight, dtype):
     """n_clusters distinct rows drawn at random (with probability proportional to
     sample_weight when given), as scikit-learn's init='random'."""

@@ -48,7 +48,7 @@ def kmeans_plusplus_sample(X, n_clusters, random_state, sample=None, sample_weig
     or float64, C-contiguous, finite.  Returns (centers (n_clusters, d) of X's dtype,
     their indices in the sample).
 
-    The algorithm and random draws of ``_init.kmeans_plusplus_in_memory`` on
+    The algorithm and random draws of ``tests/reference.kmeans_plusplus_in_memory`` on
     ``X[sample]`` (scikit-learn's local trials), with one compiled call per round
     (``kpp_candidates``: the trials' exact float64 distances, their minimum with the
     closest and their potentials) instead of a matrix product and several NumPy passes,

@@ -123,3 +123,40 @@ def write_normal_npy(path, n, d, scale=1.0, offset=0.0, chunk=500_000, seed=0):
         out[s:e] = rng.standard_normal((e - s, d), dtype=np.float32) * scale + offset
     out.flush()
     del out
+
+
+def kmeans_plusplus_in_memory(X, n_clusters, random_state, sample_weight=None,
+                              n_local_trials=None):
+    """Greedy k-means++ on a small in-memory array, in NumPy: the reference of
+    ``kmaot._minibatch.kmeans_plusplus_sample`` (the same algorithm and random draws as
+    ``kmaot._init.kmeans_plusplus``, float64 squared distances in the expanded form
+    ``||x||^2 - 2 x.c + ||c||^2`` clipped at 0, as scikit-learn computes them).
+    Returns (centers of X's dtype, row indices)."""
+    from kmaot._init import _first_row, _weighted_search
+
+    n = X.shape[0]
+    X64 = X.astype(np.float64)
+    xsq = np.einsum("ij,ij->i", X64, X64)
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    first = _first_row(random_state, n, sample_weight)
+
+    def sqdist(rows):
+        C = X64[rows]
+        d2 = xsq[None, :] - 2.0 * (C @ X64.T) + xsq[rows][:, None]
+        return np.maximum(d2, 0.0, out=d2)
+
+    indices = [first]
+    closest = sqdist([first])[0]
+    pot = float(closest.sum() if sample_weight is None else closest @ sample_weight)
+    for _ in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * pot
+        cand = _weighted_search(closest, sample_weight, rand_vals)
+        d2 = np.minimum(closest[None, :], sqdist(cand))
+        pots = d2.sum(axis=1) if sample_weight is None else d2 @ sample_weight
+        best = int(np.argmin(pots))
+        pot = float(pots[best])
+        closest = d2[best]
+        indices.append(int(cand[best]))
+    idx = np.asarray(indices)
+    return np.ascontiguousarray(X[idx]), idx

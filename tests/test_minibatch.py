@@ -291,9 +291,9 @@ def test_kpp_wrapper_refuses_what_would_crash():
 @pytest.mark.parametrize("weighted", [False, True])
 def test_kmeans_plusplus_sample_draws_what_the_numpy_one_draws(dtype, weighted):
     """The compiled k-means++ of the init sample, read in place, picks the rows the
-    NumPy one (_init.kmeans_plusplus_in_memory) picks on the gathered sample: same
+    NumPy one (reference.kmeans_plusplus_in_memory) picks on the gathered sample: same
     algorithm, same random draws."""
-    from kmaot._init import kmeans_plusplus_in_memory
+    from reference import kmeans_plusplus_in_memory
     from kmaot._minibatch import kmeans_plusplus_sample
 
     X = np.ascontiguousarray(load_digits().data, dtype=dtype)

@@ -674,10 +674,12 @@ def test_small_init_size_warns(blobs32):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_in_memory_kmeanspp_draws_what_the_streaming_one_draws(weighted):
-    """MiniBatchKMeans seeds on its init sample with a NumPy k-means++: same algorithm
-    and random draws as the streaming k-means++ of KMeans, so the same rows."""
+    """The NumPy k-means++ reference (which MiniBatchKMeans' compiled k-means++ on its
+    init sample is tested against) makes the random draws of the streaming k-means++
+    of KMeans, so it picks the same rows."""
     from kmaot._engine import Engine
-    from kmaot._init import kmeans_plusplus, kmeans_plusplus_in_memory
+    from kmaot._init import kmeans_plusplus
+    from reference import kmeans_plusplus_in_memory
     from kmaot._sources import ArraySource
 
     X, _ = make_blobs(2000, 5, centers=8, random_state=9)

@@ -22,8 +22,7 @@ nearest center by exact float64 distances and applies the same update.
 import numpy as np
 from numba import njit
 
-#: no nnan/ninf (see lloyd.py)
-FAST = {"contract", "reassoc", "nsz", "arcp", "afn"}
+from .lloyd import FAST, _add_row_dist, _row_dist
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -80,29 +79,6 @@ def minibatch_update(X, w, labels, centers, weight_sums, sums, batch_w):
         for f in range(d):
             sums[j, f] += wi * np.float64(X[i, f])
     return _move_centers(centers, weight_sums, sums, batch_w)
-
-
-@njit(nogil=True, fastmath=FAST, inline="always")
-def _sq_dist(X, r, c64, j):
-    """The exact float64 ||X[r] - c64[j]||^2, summed in feature order."""
-    dist = 0.0
-    for f in range(X.shape[1]):
-        diff = np.float64(X[r, f]) - c64[j, f]
-        dist += diff * diff
-    return dist
-
-
-@njit(nogil=True, fastmath=FAST, inline="always")
-def _add_row_dist(X, r, c64, j, wi, sums):
-    """sums[j] += wi * X[r]; returns the exact float64 ||X[r] - c64[j]||^2 (one pass
-    over the row)."""
-    dist = 0.0
-    for f in range(X.shape[1]):
-        xf = np.float64(X[r, f])
-        diff = xf - c64[j, f]
-        dist += diff * diff
-        sums[j, f] += wi * xf
-    return dist
 
 
 #: skip a row's search only when its bounds are apart by this much more than their
@@ -186,7 +162,7 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
             margin = _BOUND_REL * (upper + lower) + _BOUND_ABS * (drift[lab] + drift[k])
             if upper + margin < lower:  # lab is the nearest: measure it, add the row
                 wi = w[i] if has_w else 1.0
-                best_d = _add_row_dist(X, r, c64, lab, wi, sums)
+                best_d = _add_row_dist(X, r, lab, wi, c64, sums)
                 inert += wi * best_d
                 batch_w[lab] += wi
                 row_bounds[r, 0] = np.sqrt(best_d)
@@ -199,7 +175,7 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
             best_d = np.inf
             second_d = np.inf
             for j in range(k):
-                dist = _sq_dist(X, r, c64, j)
+                dist = _row_dist(X, r, j, c64)
                 second_d = min(second_d, max(best_d, dist))  # branch-free: measured faster
                 if dist < best_d:
                     best_d = dist

@@ -115,18 +115,12 @@ class Grouped:
 class SortedCenters:
     """The centers of one pass sorted by group, for the kernel: cg (k, d) shifted
     centers and hg (k,) half their squared norms in the data dtype, plus the grouping
-    (order, gstart, group_of) of a ``Grouped``.  With ``delta`` (displacements of this
-    pass), the centers of each group are sorted by increasing delta (ties by index), so
-    that the kernel's local filter skips a prefix of each group; any order within a
-    group gives the same result."""
+    (order, gstart, group_of) of a ``Grouped``."""
 
     __slots__ = ("cg", "hg", "order", "gstart", "group_of")
 
-    def __init__(self, C, grouped, delta=None):
-        if delta is None:
-            self.order = grouped.order
-        else:
-            self.order = np.lexsort((delta, grouped.group_of)).astype(np.int32)
+    def __init__(self, C, grouped):
+        self.order = grouped.order
         self.gstart = grouped.gstart
         self.group_of = grouped.group_of
         self.cg = np.ascontiguousarray(C.cs[self.order])
@@ -143,7 +137,7 @@ def grouped_pass(engine, source, C, state, sample_weight=None, batch_size=None):
     delta = state.delta(C)
     gdelta = np.maximum.reduceat(delta[state.order], state.gstart[:-1])
     sep = Bounds.separation(C)
-    S = SortedCenters(C, state, delta)
+    S = SortedCenters(C, state)
     counted = np.zeros(2, np.int64)
 
     def new_state():

@@ -16,11 +16,6 @@ center's displacement.
   row at a time with the inner loop over features); the other groups' centers are
   provably farther than the own center, so the nearest center is among the measured
   ones (and the own center);
-* local filter (Ding et al.): within a measured group (not the own center's), center j
-  is skipped when the group's bound before the decay minus j's own displacement
-  delta[j] is still above the distance to the own center; the centers are sorted by
-  delta within each group (``_yinyang.SortedCenters``), so the skipped ones are a
-  prefix, and rows are measured in fours sorted by that prefix;
 * ties and near ties: when the runner-up's score is within the rounding-error bound of
   the best one, every measured center is measured again exactly in float64, ties to
   the lowest index: the label is the float64 argmin over all centers, as in
@@ -230,9 +225,9 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
     n_full (2,) int64 INOUT: += rows measured against some group, centers measured.
 
     Rows go in spans of S: (1) bounds decay, filters, and a list of (row, group)
-    entries to measure, each with the first center that the local filter keeps; (2) per
-    group, its entries sorted by that center, four rows at a time against the centers
-    from the smallest of their four first centers on (``_measure_group``); (3) per row, in order: the best of its groups (and of its own
+    entries to measure; (2) per group, its rows are measured against its centers P at
+    a time by ``_assign_chunk`` (lloyd_block's vectorized scorer on a slice of the
+    sorted centers); (3) per row, in order: the best of its groups (and of its own
     center), new bounds, then accumulation.
     """
     m_total, d = X.shape
@@ -250,26 +245,18 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
     work = np.empty(S, dtype=np.int64)
     rstart = np.empty(S + 1, dtype=np.int64)
     dsq = np.empty(S, dtype=np.float64)      # exact squared distance to the own center
-    lold = np.empty(G, dtype=np.float64)     # one row's group bounds before the decay
-    dsort = np.empty(k, dtype=np.float64)    # delta of the sorted centers
-    for p in range(k):
-        dsort[p] = delta[order[p]]
     own_in = np.empty(S, dtype=np.bool_)
     cap = S * G
     e_group = np.empty(cap, dtype=np.int32)  # row-major entries: their group
     e_pos = np.empty(cap, dtype=np.int64)    # and their position in group-major order
-    e_s = np.empty(cap, dtype=np.int64)      # first sorted center not skipped (local filter)
-    e_pre = np.empty(cap, dtype=np.float64)  # lower bound of the skipped ones' distances
     # group-major: the row (index into work / XS), best score in the group, second
     # best, sorted position of the best; 3 positions past the end for the lanes past
     # the last entry (past a group's last entry, the next group's slots: overwritten)
     g_row = np.empty(cap + 3, dtype=np.int64)
-    g_s = np.empty(cap + 3, dtype=np.int64)
     o_m1 = np.empty(cap + 3, dtype=X.dtype)
     o_m2 = np.empty(cap + 3, dtype=X.dtype)
     o_arg = np.empty(cap + 3, dtype=np.int64)
-    nkey = k + G
-    gcount = np.empty(nkey + 1, dtype=np.int64)
+    gcount = np.empty(G + 1, dtype=np.int64)
     eps = 4.0 * np.finfo(np.float64).eps
     rows_full = 0
     measured = 0
@@ -285,8 +272,7 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
             lower_r = lower[r]
             lmin = np.inf
             for g in range(G):
-                lold[g] = np.float64(lower_r[g])
-                lo = lold[g] - gdelta[g]
+                lo = np.float64(lower_r[g]) - gdelta[g]
                 lo = lo - eps * (lo + gdelta[g])
                 v = _store_down(lo)
                 lower_r[g] = v
@@ -316,81 +302,39 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
                 # a group is skipped only if its bound is provably above the own distance
                 if not (np.float64(lower_r[g]) * _DOWN > lim):
                     e_group[ne] = g
-                    p0 = gstart[g]
-                    p = p0
-                    pre = np.inf
+                    ne += 1
                     if g == ga:
                         oi = True
-                    else:
-                        # local filter: center j moved by delta[j] only, so its distance
-                        # is at least the old bound minus delta[j]; centers sorted by
-                        # delta within the group: the skipped ones are a prefix
-                        # (skipped when lg - delta[j] > lg * 1e-9 + lim: strictly farther
-                        # than the own center, far above rounding)
-                        lg = lold[g]
-                        t = lg * _DOWN - lim * _UP
-                        p1 = gstart[g + 1]
-                        dmax = -1.0
-                        while p < p1 and dsort[p] < t:
-                            dmax = max(dmax, dsort[p])
-                            p += 1
-                        if p > p0:
-                            pre = lg * _DOWN - dmax * _UP
-                    e_s[ne] = p
-                    e_pre[ne] = pre
-                    ne += 1
             own_in[nw] = oi
             nw += 1
         rstart[nw] = ne
         rows_full += nw
-        # (2) entries by group and, within a group, by first center not skipped
-        # (counting sort on the key s + g, s in gstart[g]..gstart[g + 1]), so that the
-        # four rows measured together mostly share their centers
-        for c in range(nkey + 1):
-            gcount[c] = 0
+        # (2) entries grouped by group (counting sort), measured four rows at a time
+        for g in range(G + 1):
+            gcount[g] = 0
         for e in range(ne):
-            gcount[e_s[e] + e_group[e] + 1] += 1
-        for c in range(nkey):
-            gcount[c + 1] += gcount[c]
+            gcount[e_group[e] + 1] += 1
+        for g in range(G):
+            gcount[g + 1] += gcount[g]
         for i in range(nw):
             for e in range(rstart[i], rstart[i + 1]):
-                c = e_s[e] + e_group[e]
-                q = gcount[c]
+                g = e_group[e]
+                q = gcount[g]
                 g_row[q] = i
-                g_s[q] = e_s[e]
                 e_pos[e] = q
-                gcount[c] = q + 1
+                gcount[g] = q + 1
         e0 = 0
         for g in range(G):
-            e1 = gcount[gstart[g + 1] + g]
+            e1 = gcount[g]
             p0 = gstart[g]
             p1 = gstart[g + 1]
+            measured += (e1 - e0) * (p1 - p0)
             for q in range(e0, e1, 4):
                 i0 = g_row[q]
-                s = g_s[q]
-                nq = min(4, e1 - q)
-                i1 = i0
-                i2 = i0
-                i3 = i0
-                if nq > 1:
-                    i1 = g_row[q + 1]
-                    s = min(s, g_s[q + 1])
-                if nq > 2:
-                    i2 = g_row[q + 2]
-                    s = min(s, g_s[q + 2])
-                if nq > 3:
-                    i3 = g_row[q + 3]
-                    s = min(s, g_s[q + 3])
-                if s < p1:
-                    measured += nq * (p1 - s)
-                    _measure_group(XS, i0, i1, i2, i3, q, s, p1, cg, hg, o_m1, o_m2,
-                                   o_arg)
-                else:
-                    # every center skipped (only through rounding): nothing measured
-                    for c in range(4):
-                        o_m1[q + c] = np.inf
-                        o_m2[q + c] = np.inf
-                        o_arg[q + c] = p0
+                i1 = g_row[q + 1] if q + 1 < e1 else i0
+                i2 = g_row[q + 2] if q + 2 < e1 else i0
+                i3 = g_row[q + 3] if q + 3 < e1 else i0
+                _measure_group(XS, i0, i1, i2, i3, q, p0, p1, cg, hg, o_m1, o_m2, o_arg)
             e0 = e1
         # (3) per measured row: its nearest center and new group bounds
         for i in range(nw):
@@ -435,7 +379,7 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
                     q = e_pos[e]
                     v = o_m2[q] if e == eb else o_m1[q]
                     lower_r[e_group[e]] = _store_down(
-                        min(_lower_from_score(xq, np.float64(v), bound), e_pre[e]))
+                        _lower_from_score(xq, np.float64(v), bound))
             else:
                 b = _exact_groups(X, r, a, own_in[i], rstart[i], rstart[i + 1], e_group,
                                   order, gstart, c64, lower_r, dbuf)

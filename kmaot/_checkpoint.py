@@ -22,7 +22,7 @@ exactly the result of the uninterrupted fit.  Parameters that do not change the 
 """
 import os
 
-# hashlib, json and tempfile are imported where used: only fits that checkpoint
+# hashlib and json are imported where used: only fits that checkpoint
 # need them (cold start of ``import kmaot``)
 
 import numpy as np
@@ -223,12 +223,14 @@ def atomic_savez(path, arrays):
     temporary file is removed if anything (including KeyboardInterrupt) stops the
     write; only a SIGKILL during the write can leave it behind (the checkpoint itself
     stays intact)."""
-    import tempfile
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",
-                               suffix=".tmp")
+    # the name is chosen before the file exists and the file is created inside the
+    # try block: a KeyboardInterrupt can no longer land between the creation of the
+    # file and the handler that removes it (tempfile.mkstemp left that window open)
+    tmp = f"{path}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fp:
             np.savez(fp, **arrays)
             fp.flush()

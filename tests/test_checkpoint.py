@@ -403,3 +403,26 @@ def test_checkpoint_file_is_a_valid_zip_without_pickles(saved):
                                          "rng_keys.npy", "var.npy"]
     with np.load(saved, allow_pickle=False) as z:
         assert all(z[k].dtype != object for k in z.files)
+
+
+def test_interrupt_right_after_the_temporary_file_is_created_leaves_nothing(tmp_path,
+                                                                           monkeypatch):
+    """Ctrl-C landing just after the temporary file exists (the window tempfile.mkstemp
+    left open, seen once in test_interrupt) must not leave the file behind."""
+    from kmaot._checkpoint import atomic_savez
+
+    real_open = os.open
+
+    def open_then_interrupt(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        os.close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_savez(tmp_path / "ck.npz", {"a": np.zeros(3)})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    atomic_savez(tmp_path / "ck.npz", {"a": np.arange(3.0)})
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.npz"]
+    np.testing.assert_array_equal(np.load(tmp_path / "ck.npz")["a"], np.arange(3.0))

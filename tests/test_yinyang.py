@@ -112,12 +112,26 @@ def _uneven(k):
     return group_of
 
 
+def _sorted_centers(C, state, how, rng):
+    """SortedCenters with the centers of each group in the grouping's order or shuffled
+    within each group (the kernel's result must not depend on it)."""
+    S = _yinyang.SortedCenters(C, state)
+    if how == "shuffled":
+        S.order = np.lexsort((rng.permutation(C.k), state.group_of)).astype(np.int32)
+        S.cg = np.ascontiguousarray(C.cs[S.order])
+        S.hg = np.ascontiguousarray(C.half_csq[S.order])
+    return S
+
+
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, monkeypatch):
+@pytest.mark.parametrize("how", ["grouping", "shuffled"])
+def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, how,
+                                                              monkeypatch):
     """Passes from stale states (labels and bounds of other centers) with groups of
-    unequal sizes: the kernel must give the reference labels and sums, and bounds that
-    are true bounds."""
+    unequal sizes, a third of the centers moving (some far) and the others not at all,
+    whatever the order of the centers within a group, over several spans of rows: the
+    kernel must give the reference labels and sums, and bounds that are true bounds."""
     mod = _dispatch.kernel_module(level)
     k = 45
     monkeypatch.setattr(_yinyang, "group_centers", lambda c, G: _uneven(c.shape[0]))
@@ -134,10 +148,10 @@ def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, monk
         sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
         delta = state.delta(C)
         gdelta = np.maximum.reduceat(delta[state.order], state.gstart[:-1])
-        _kernels.yinyang_block(X, C, _yinyang.SortedCenters(C, state), None, delta, gdelta,
-                               _lloyd.Bounds.separation(C), state.labels, state.upper,
-                               state.lower, sums, counts, inertia, np.zeros(2, np.int64),
-                               module=mod)
+        _kernels.yinyang_block(X, C, _sorted_centers(C, state, how, rng), None, delta,
+                               gdelta, _lloyd.Bounds.separation(C), state.labels,
+                               state.upper, state.lower, sums, counts, inertia,
+                               np.zeros(2, np.int64), module=mod)
         state.c64 = C.c64
         return sums, counts, inertia
 
@@ -159,7 +173,8 @@ def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, monk
             assert (state.lower[:, g] <= D[:, members].min(1)).all()
         if step:
             assert (state.lower > 0).mean() > 0.5   # and they are informative
-        C = C + rng.normal(0, 0.3, C.shape) * (step + 1)
+        move = rng.random(k) < 0.35
+        C = C + move[:, None] * rng.normal(0, 0.3, C.shape) * (step + 1)
 
 
 def test_choice_of_bounds_and_memory_rule():

@@ -5,35 +5,10 @@ import pytest
 
 from kmaot import KMeans, _dispatch, _kernels, _lloyd
 
+from pairs import assert_identical, blob_data as _data, fit_pair as _pair
 from reference import accumulate, assign
 
 LEVELS = [lv for lv in _dispatch.supported_levels() if lv in _dispatch.BUILT_LEVELS]
-
-
-def _data(n, d, k, dtype, seed=0, spread=1.5, offset=0.0):
-    rng = np.random.default_rng(seed)
-    ctr = rng.normal(0, 4, (k, d)) + offset
-    X = (ctr[rng.integers(0, k, n)] + rng.normal(0, spread, (n, d))).astype(dtype)
-    init = X[rng.choice(n, k, replace=False)].copy()
-    return X, init
-
-
-def _pair(X, init, sample_weight=None, **kw):
-    k = init.shape[0]
-    a = KMeans(k, init=init, tol=0, algorithm="lloyd", **kw).fit(X, sample_weight=sample_weight)
-    b = KMeans(k, init=init, tol=0, algorithm="bounded", **kw).fit(X, sample_weight=sample_weight)
-    return a, b
-
-
-def _assert_identical(a, b):
-    assert a.n_iter_ == b.n_iter_
-    assert np.array_equal(a.cluster_centers_, b.cluster_centers_)
-    assert a.inertia_ == b.inertia_
-    if hasattr(a, "labels_") and hasattr(b, "labels_"):
-        assert np.array_equal(a.labels_, b.labels_)
-    for sa, sb in zip(a.iteration_stats_, b.iteration_stats_):
-        assert sa["inertia"] == sb["inertia"]
-        assert sa["center_shift"] == sb["center_shift"]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -42,7 +17,7 @@ def _assert_identical(a, b):
 def test_bounded_equals_lloyd(dtype, n, d, k):
     X, init = _data(n, d, k, dtype)
     a, b = _pair(X, init, max_iter=40)
-    _assert_identical(a, b)
+    assert_identical(a, b)
     # the bound did skip work once the centers settled
     if k > 1 and a.n_iter_ > 4:
         assert b.iteration_stats_[-1]["n_full"] < n
@@ -52,7 +27,7 @@ def test_bounded_equals_lloyd_weighted_far_from_origin_with_threads():
     X, init = _data(6000, 8, 24, np.float32, seed=3, offset=1e4)
     w = np.random.default_rng(1).uniform(0.1, 5, len(X))
     a, b = _pair(X, init, sample_weight=w, max_iter=30, n_threads=3, batch_size=777)
-    _assert_identical(a, b)
+    assert_identical(a, b)
 
 
 def test_bounded_with_empty_clusters_and_duplicates():
@@ -62,7 +37,7 @@ def test_bounded_with_empty_clusters_and_duplicates():
     X = np.repeat(base, 25, axis=0)
     init = np.vstack([base[:10], base[:10], rng.normal(50, 1, (5, 4))])
     a, b = _pair(X, init, max_iter=50)
-    _assert_identical(a, b)
+    assert_identical(a, b)
     assert a.iteration_stats_[0]["n_empty"] > 0
 
 
@@ -72,9 +47,9 @@ def test_bounded_on_a_file_and_auto_choice(tmp_path):
     np.save(path, X)
     ref = KMeans(32, init=init, tol=0, algorithm="lloyd").fit(X)
     f = KMeans(32, init=init, tol=0, algorithm="bounded", batch_size=333).fit(str(path))
-    _assert_identical(ref, f)  # no labels_ for files: centers, inertia, n_iter
+    assert_identical(ref, f)  # no labels_ for files: centers, inertia, n_iter
     auto = KMeans(32, init=init, tol=0).fit(X)
-    _assert_identical(ref, auto)
+    assert_identical(ref, auto)
     assert "n_full" in auto.iteration_stats_[0]        # in memory, k >= 16: bounded
     auto_file = KMeans(32, init=init, tol=0).fit(str(path))
     assert "n_full" not in auto_file.iteration_stats_[0]  # files: plain, O(batch) memory

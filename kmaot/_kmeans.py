@@ -378,7 +378,10 @@ class KMeans(CentersModel, ParamsMixin):
         init = self.init
         if isinstance(init, str) and init == "auto":
             init = "k-means++" if source.in_memory else "k-means||"
-        rng = check_random_state(self.random_state)
+        if init_centers is None or checkpoint is not None or self.random_state is not None:
+            rng = check_random_state(self.random_state)
+        else:  # nothing random to do: numpy.random is not even imported (cold start)
+            rng = None
         keep_labels = (self.compute_labels is True
                        or (self.compute_labels == "auto" and source.in_memory))
         ckpt, resume = None, None

@@ -271,3 +271,22 @@ def test_predict_small_path_equals_general_path(blobs):
         # replacing the centers after fit is honoured
         km.cluster_centers_ = km.cluster_centers_[::-1].copy()
         np.testing.assert_array_equal(km.predict(Xd[:50]), 5 - km.labels_[:50])
+
+
+def test_fit_from_given_centers_does_not_import_numpy_random():
+    """Cold start: a fit from an array of initial centers with the default random_state
+    has nothing random to do, and does not pay for importing numpy.random (~15 ms)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "before = 'numpy.random' in sys.modules\n"
+        "import kmaot\n"
+        "X = np.arange(600, dtype=np.float32).reshape(200, 3) % 17\n"
+        "km = kmaot.KMeans(3, init=X[:3].copy(), n_init=1).fit(X)\n"
+        "km.predict(X[:5])\n"
+        "print(before, 'numpy.random' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd="/", check=True).stdout.split()
+    assert out == ["False", "False"]

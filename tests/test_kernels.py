@@ -21,7 +21,12 @@ def _data(n, d, k, dtype, seed=0, offset=0.0):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,d,k", [(1, 1, 1), (300, 3, 7), (517, 16, 33), (1000, 64, 5),
                                    (256, 2, 256),
-                                   (1003, 8, 8), (700, 130, 9)])
+                                   (1003, 8, 8), (700, 130, 9),
+                                   # every generated span transposer (lloyd.SPAN_WIDTHS),
+                                   # over several chunks with a partial last one, and
+                                   # the plain loop past 16 features
+                                   (1100, 4, 5), (1100, 5, 6), (1100, 6, 3), (1100, 7, 9),
+                                   (1100, 17, 4)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_lloyd_block_matches_reference(level, dtype, n, d, k, weighted):
     mod = _dispatch.kernel_module(level)

@@ -62,6 +62,7 @@ class Centers:
 #: The float32 kernels score rows in float32 (||x - shift||^2 and 0.5*||c||^2 - x.c):
 #: squared norms, relative to the shift, must stay far below float32's maximum (3.4e38)
 F32_SAFE = 1e37
+_INF = float("inf")
 
 
 def raise_f32_range(sq):
@@ -134,7 +135,11 @@ def lloyd_bounds_block(X, C, w, delta, sep, labels, lower, sums, counts, inertia
 
 
 def assign_block(X, C, labels, mind=None, module=None):
-    """Nearest center of each row of X (labels, and squared distances into mind)."""
+    """Nearest center of each row of X (labels, and squared distances into mind).
+
+    Returns True when every row is finite; False when some row holds NaN or infinity
+    or its squared norm overflows (the caller names the row: ``raise_bad_rows``).
+    Raises ValueError when float32 rows are too spread out for float32 scores."""
     m = X.shape[0]
     dtype = C.dtype
     _check(X, dtype, (m, C.d), "X")
@@ -143,11 +148,35 @@ def assign_block(X, C, labels, mind=None, module=None):
         mind = _EMPTY
     else:
         _check_out(mind, F8, (m,), "mind")
-    if dtype == F4 and mind.shape[0] != m:
-        mind = np.empty(m)
-    _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
-    if dtype == F4:
-        _check_f32_scores(C, mind)
+    worst = _fn("assign_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64,
+                                               labels, mind)
+    return rows_ok(C, worst)
+
+
+def rows_ok(C, worst):
+    """From assign_block's largest ||x - shift||^2: True if all rows are finite and in
+    range, False if some row is not finite (or overflows); raises ValueError for
+    finite float32 rows beyond the float32 range."""
+    if worst < F32_SAFE or (worst < _INF and C.dtype != F4):
+        return True
+    if worst < _INF:
+        raise_f32_range(worst)
+    return False
+
+
+def raise_bad_rows(X, C, describe_row=None):
+    """After ``rows_ok`` gave False: raise ValueError naming the first row of X with
+    NaN or infinity, or saying that the values are too large for the dtype."""
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        if describe_row is not None:
+            raise ValueError(describe_row(r))
+        raise ValueError(f"X contains NaN or infinity (first at row {r}); remove or "
+                         "impute those values before clustering")
+    if C.dtype == F4:
+        raise_f32_range(_INF)
+    raise ValueError("values too large: their squared distances overflow float64")
 
 
 def nearest_exact(X, C, labels, module=None):

@@ -37,8 +37,6 @@ _SMALL = 4096
 #: predict measures every center exactly (lowest latency) for at most 8 rows, or while
 #: rows * n_clusters * n_features stays under this (measured crossover)
 _EXACT_WORK = 16384
-_INF = float("inf")
-_F4 = np.dtype(np.float32)
 
 
 class CentersModel:
@@ -106,15 +104,13 @@ class CentersModel:
                 labels = np.empty(n, np.int32)
                 if n <= 8 or n * C.k * d <= _EXACT_WORK:
                     # a few rows: exact float64 distances, three kernel arguments
-                    if exact(X, C.c64, labels):
-                        check_finite(X, "X")
+                    if exact(X, C.c64, labels):  # rows with a non-finite distance
+                        _kernels.raise_bad_rows(X, C)
                     return labels
-                mind = np.empty(n)
-                fn(X, C.shift, C.cs, C.half_csq, C.c64, labels, mind)
-                if not mind.max() < _INF:
-                    check_finite(X, "X")
-                if dtype == _F4:
-                    _kernels._check_f32_scores(C, mind)
+                # no distances: the kernel's largest squared norm checks the rows
+                if not _kernels.rows_ok(C, fn(X, C.shift, C.cs, C.half_csq, C.c64, labels,
+                                              _kernels._EMPTY)):
+                    _kernels.raise_bad_rows(X, C)
                 return labels
         source = self._source_for_predict(X)
         labels = np.empty(source.n_samples, np.int32)

@@ -201,10 +201,9 @@ def assign_pass(engine, source, C, labels_out, mind_out=None, batch_size=None):
 
     def work(_, r0, Xp):
         r1 = r0 + Xp.shape[0]
-        mind = mind_out[r0:r1] if mind_out is not None else np.empty(r1 - r0)
-        _kernels.assign_block(Xp, C, labels_out[r0:r1], mind)
-        if not np.isfinite(mind).all():
-            _raise_nonfinite(source, r0, Xp)
+        mind = mind_out[r0:r1] if mind_out is not None else None
+        if not _kernels.assign_block(Xp, C, labels_out[r0:r1], mind):
+            _kernels.raise_bad_rows(Xp, C, lambda r: source.describe_row(r0 + r))
 
     engine.run(source, B, lambda: None, work, None, batch_size=batch_size)
 

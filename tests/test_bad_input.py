@@ -16,6 +16,7 @@ import pytest
 
 import kmaot
 from kmaot import KMeans, NotFittedError
+from kmaot import _kmeans as _kmeans_mod
 
 SEED = 0
 
@@ -117,6 +118,31 @@ class TestNonFiniteInMemory:
         X[9, 0] = np.nan
         with pytest.raises(ValueError, match=r"X contains NaN or infinity \(first at row 9\)"):
             fitted.predict(X)
+
+    @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+    @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+    def test_predict_blocked_small_path_names_row(self, X, dtype, bad):
+        # a few hundred rows against enough centers: the direct path into the blocked
+        # kernel, which checks rows through its largest squared norm (no distances)
+        Xd = np.ascontiguousarray(np.tile(X, (3, 1))[:300], dtype=dtype)
+        km = KMeans(n_clusters=40, random_state=SEED, max_iter=3).fit(Xd)
+        assert 300 * 40 * Xd.shape[1] > _kmeans_mod._EXACT_WORK  # not the exact path
+        Q = Xd.copy()
+        Q[123, 1] = bad
+        with pytest.raises(ValueError, match=r"X contains NaN or infinity \(first at row 123\)"):
+            km.predict(Q)
+        np.testing.assert_array_equal(km.predict(Xd), km.labels_)
+        if dtype == np.float32:  # finite, but beyond the range of float32 scores
+            with pytest.raises(ValueError, match="float32 data too spread out"):
+                km.predict(np.full_like(Xd, 1e19))
+
+    def test_predict_float64_overflow_refused(self, fitted, X):
+        # finite float64 rows whose squared norms overflow: an error, not garbage labels
+        # (small direct path and the general path)
+        for n in (300, 5000):
+            Q = np.full((n, X.shape[1]), 1e200)
+            with pytest.raises(ValueError, match="too large"):
+                fitted.predict(Q)
 
     def test_score_names_row(self, fitted, X):
         X[11, 2] = -np.inf

@@ -63,8 +63,17 @@ def test_assign_block_matches_reference(level, dtype):
     np.testing.assert_array_equal(labels, ref_labels)
     np.testing.assert_allclose(mind, ref_d2, rtol=1e-12)
     labels2 = np.empty(777, np.int32)
-    _kernels.assign_block(X, C, labels2, module=mod)  # without distances
+    assert _kernels.assign_block(X, C, labels2, module=mod) is True  # without distances
     np.testing.assert_array_equal(labels2, labels)
+    # the kernel's own result: the largest squared norm of the shifted rows
+    worst = _kernels._fn("assign_block", np.dtype(dtype), mod)(
+        X, C.shift, C.cs, C.half_csq, C.c64, labels2, np.empty(0))
+    xs = X.astype(np.float64) - C.shift.astype(np.float64)
+    np.testing.assert_allclose(worst, np.einsum("ij,ij->i", xs, xs).max(), rtol=1e-5)
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[500, 4] = bad
+        assert _kernels.assign_block(Xb, C, labels2, module=mod) is False
 
 
 @pytest.mark.parametrize("level", LEVELS)

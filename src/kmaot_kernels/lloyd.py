@@ -560,21 +560,30 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
 
     X (m, d) IN; shift (d,) IN; cs (k, d) IN; half_csq (k,) IN; c64 (k, d) float64 IN;
     labels (m,) int32 OUT; mind (m,) float64 OUT, or (0,) to skip.
+    Returns the largest ||x - shift||^2 as computed for the scores (in the data dtype),
+    or infinity when a row's is not finite (NaN or infinity in the row, or overflow):
+    the caller's check of the rows and of the float32 range, with no distances needed.
     """
     m_total, d = X.shape
     has_mind = mind.shape[0] > 0
     xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
+    worst = 0.0
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
         _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq, rows)
         _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
         for i in range(m):
             labels[start + i] = bestj[i]
+        for i in range(m):
+            v = np.float64(xsq[i])
+            if not v <= worst:  # larger, or NaN
+                worst = v if v == v else np.inf
         if has_mind:
             for i in range(m):
                 mind[start + i] = _row_dist(X, start + i, bestj[i], c64)
+    return worst
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -615,7 +624,7 @@ def _sig(template, t):
 
 
 _LLOYD = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
-_ASSIGN = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
+_ASSIGN = "f8(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
 _NEAREST = "i8(T[:, ::1], f8[:, ::1], i4[::1])"
 _NEAREST_DIST = "i8(T[:, ::1], f8[:, ::1], i4[::1], f8[::1])"
 _BOUNDS = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1], i8[::1])"

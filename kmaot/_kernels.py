@@ -9,6 +9,7 @@ validated earlier, in ``_validation`` and ``_sources``.
 import numpy as np
 
 from . import _dispatch
+from ._validation import check_finite
 
 F8 = np.dtype(np.float64)
 F4 = np.dtype(np.float32)
@@ -167,13 +168,12 @@ def rows_ok(C, worst):
 def raise_bad_rows(X, C, describe_row=None):
     """After ``rows_ok`` gave False: raise ValueError naming the first row of X with
     NaN or infinity, or saying that the values are too large for the dtype."""
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
-        if describe_row is not None:
-            raise ValueError(describe_row(r))
-        raise ValueError(f"X contains NaN or infinity (first at row {r}); remove or "
-                         "impute those values before clustering")
+    if describe_row is None:
+        check_finite(X, "X")
+    else:
+        bad = ~np.isfinite(X).all(axis=1)
+        if bad.any():
+            raise ValueError(describe_row(int(np.flatnonzero(bad)[0])))
     if C.dtype == F4:
         raise_f32_range(_INF)
     raise ValueError("values too large: their squared distances overflow float64")

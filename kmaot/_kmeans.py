@@ -13,9 +13,8 @@ from ._lloyd import _raise_nonfinite, assign_pass, lloyd, lloyd_pass, moments_pa
 from ._sources import as_source
 from ._spherical import check_metric, normalize_centers, unit_source
 from ._standardize import fit_standardizer, standardize, standardized
-from ._validation import (check_finite, check_init_and_n_init, check_init_array,
-                          check_n_clusters, check_positive_int, check_random_state,
-                          check_sample_weight)
+from ._validation import (check_init_and_n_init, check_init_array, check_n_clusters,
+                          check_positive_int, check_random_state, check_sample_weight)
 
 
 def _saver(ckpt, run, best, rng_state, moments):

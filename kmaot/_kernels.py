@@ -267,19 +267,7 @@ def yinyang_block(X, C, S, w, delta, gdelta, sep, labels, upper, lower, sums, co
     k, d = C.k, C.d
     dtype = C.dtype
     w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
-    _check(S.cg, dtype, (k, d), "cg")
-    _check(S.hg, dtype, (k,), "hg")
-    _check(S.order, I4, (k,), "order")
-    G = S.gstart.shape[0] - 1
-    _check(S.gstart, _I8, (G + 1,), "gstart")
-    _check(S.group_of, I4, (k,), "group_of")
-    # the kernel indexes with these: a bad grouping would read out of bounds
-    if not (G >= 1 and S.gstart[0] == 0 and S.gstart[-1] == k
-            and (np.diff(S.gstart) > 0).all()
-            and np.array_equal(np.sort(S.order), np.arange(k))
-            and np.array_equal(S.group_of[S.order],
-                               np.repeat(np.arange(G, dtype=I4), np.diff(S.gstart)))):
-        raise TypeError("kmaot internal error: inconsistent center groups")
+    G = _check_grouping(C, S)
     _check(delta, F8, (k,), "delta")
     _check(gdelta, F8, (G,), "gdelta")
     _check(sep, F8, (k,), "sep")
@@ -398,3 +386,89 @@ def kpp_candidates(X, sample, cand, closest, w, d2, pots, module=None):
     _check_out(d2, F8, (c, n), "d2")
     _check_out(pots, F8, (c,), "pots")
     _fn("kpp_candidates", dtype, module)(X, sample, cand, closest, w, d2, pots)
+
+
+def _check_grouping(C, S):
+    """Checks of the centers sorted by group (_yinyang.SortedCenters); returns G."""
+    k, d = C.k, C.d
+    _check(S.cg, C.dtype, (k, d), "cg")
+    _check(S.hg, C.dtype, (k,), "hg")
+    _check(S.order, I4, (k,), "order")
+    G = S.gstart.shape[0] - 1
+    _check(S.gstart, _I8, (G + 1,), "gstart")
+    _check(S.group_of, I4, (k,), "group_of")
+    # the kernels index with these: a bad grouping would read out of bounds
+    if not (G >= 1 and S.gstart[0] == 0 and S.gstart[-1] == k
+            and (np.diff(S.gstart) > 0).all()
+            and np.array_equal(np.sort(S.order), np.arange(k))
+            and np.array_equal(S.group_of[S.order],
+                               np.repeat(np.arange(G, dtype=I4), np.diff(S.gstart)))):
+        raise TypeError("kmaot internal error: inconsistent center groups")
+    return G
+
+
+class ScoredGrouped:
+    """Checked calls of the grouped pass whose scores come from BLAS (numpy's matmul):
+    ``yinyang_filter``, then per span of the rows it lists ``cg @ XS.T`` and
+    ``yinyang_scored``, then ``yinyang_accumulate`` (see src/kmaot_kernels/yinyang.py).
+    The centers, their grouping, delta, gdelta and sep are checked once, here; ``run``
+    checks the arrays of its piece.  Scratch is kept per thread."""
+
+    #: listed rows per matmul: ST (k, SPAN) stays in L2 for k = 1024 (1 MB), and the
+    #: matmul stays single-threaded in OpenBLAS, so the pool's threads do not contend
+    SPAN = 256
+
+    def __init__(self, C, S, delta, gdelta, sep, module=None):
+        import threading
+
+        self.G = G = _check_grouping(C, S)
+        _check(delta, F8, (C.k,), "delta")
+        _check(gdelta, F8, (G,), "gdelta")
+        _check(sep, F8, (C.k,), "sep")
+        self.C, self.S = C, S
+        self.delta, self.gdelta, self.sep = delta, gdelta, sep
+        self._filter = _fn("yinyang_filter", C.dtype, module)
+        self._scored = _fn("yinyang_scored", C.dtype, module)
+        self._accumulate = _fn("yinyang_accumulate", C.dtype, module)
+        self._local = threading.local()
+
+    def _scratch(self, m):
+        sc = getattr(self._local, "sc", None)
+        if sc is None or sc[0].shape[0] < m:
+            C, q = self.C, self.SPAN
+            sc = (np.empty((max(m, q), C.d), C.dtype),   # XS
+                  np.empty(max(m, q), _I8),              # work
+                  np.empty(max(m, q)),                   # xsq
+                  np.empty(C.k * q, C.dtype),            # ST, flat
+                  np.empty((self.G, q), C.dtype),        # gm
+                  np.empty((self.G, q), F4),             # lb
+                  np.empty((5, q), C.dtype),             # lanes
+                  np.empty((2, q)),                      # flanes
+                  np.empty((2, q), I4),                  # ilanes
+                  np.empty(C.k))                         # dbuf
+            self._local.sc = sc
+        return sc
+
+    def run(self, X, w, labels, upper, lower, sums, counts, inertia, n_full):
+        """One piece of rows: labels, upper and lower are its rows' state (INOUT);
+        sums, counts, inertia accumulate; n_full += (rows listed, distances scored)."""
+        C, S, G = self.C, self.S, self.G
+        m = X.shape[0]
+        w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
+        if m and not (0 <= int(labels.min()) and int(labels.max()) < C.k):
+            raise TypeError("kmaot internal error: labels out of range for the grouped kernel")
+        _check_out(upper, F8, (m,), "upper")
+        _check_out(lower, F4, (m, G), "lower")
+        _check_out(n_full, _I8, (2,), "n_full")
+        XS, work, xsq, stbuf, gm, lb, lanes, flanes, ilanes, dbuf = self._scratch(m)
+        nw = self._filter(X, C.shift, C.c64, self.delta, self.gdelta, self.sep, labels,
+                          upper, lower, work, XS, xsq)
+        for q0 in range(0, nw, self.SPAN):
+            nq = min(self.SPAN, nw - q0)
+            ST = stbuf[:C.k * nq].reshape(C.k, nq)
+            np.matmul(S.cg, XS[q0:q0 + nq].T, out=ST)
+            self._scored(X, ST, q0, work, xsq, S.hg, C.c64, S.order, S.gstart, labels,
+                         lower, gm, lb, lanes, flanes, ilanes, dbuf)
+        self._accumulate(X, w, labels, C.c64, upper, sums, counts, inertia)
+        n_full[0] += nw
+        n_full[1] += nw * C.k

@@ -234,14 +234,37 @@ def farthest_rows(engine, source, C, n, batch_size=None):
     return rows[idx], labels[idx], dist[idx]
 
 
-def relocate_empty_clusters(engine, source, C, result, sample_weight, batch_size=None):
+def farthest_by_bound(source, C, upper, n):
+    """``farthest_rows`` from per-row upper bounds kept by the pass that just ran on C
+    (``_yinyang.Grouped.upper``: sqrt of each row's exact distance to its nearest
+    center, times 1 + 1e-9, rounded), without a pass over the data.  That bound is a
+    non-decreasing function of the distance, so the n farthest rows are among the rows
+    whose bound reaches the n-th largest bound (less a margin); only those candidates
+    are measured, by the kernel of ``farthest_rows`` (the same distances and labels)."""
+    n = min(n, upper.shape[0])
+    thr = np.partition(upper, upper.shape[0] - n)[upper.shape[0] - n]
+    cand = np.flatnonzero(upper >= thr * (1.0 - 1e-9))
+    X = np.ascontiguousarray(source.take(cand), dtype=C.dtype)
+    labels = np.empty(cand.shape[0], np.int32)
+    mind = np.empty(cand.shape[0])
+    _kernels.assign_block(X, C, labels, mind)
+    idx = topk_farthest(mind, cand, n)
+    return cand[idx], labels[idx], mind[idx]
+
+
+def relocate_empty_clusters(engine, source, C, result, sample_weight, batch_size=None,
+                            upper=None):
     """scikit-learn's rule: each empty cluster takes one of the points farthest from
     their centers (farthest first), which leaves its old cluster.  Edits result in
-    place; returns the indices of the clusters that were empty."""
+    place; returns the indices of the clusters that were empty.  upper: per-row bounds
+    from the pass on C (``farthest_by_bound``), which spare a pass over the data."""
     empty = np.flatnonzero(result.counts == 0)
     if empty.size == 0:
         return empty
-    rows, labels, _ = farthest_rows(engine, source, C, empty.size, batch_size)
+    if upper is not None:
+        rows, labels, _ = farthest_by_bound(source, C, upper, empty.size)
+    else:
+        rows, labels, _ = farthest_rows(engine, source, C, empty.size, batch_size)
     X_far = source.take(rows).astype(F8)
     for new_id, row, old_id, x in zip(empty, rows, labels, X_far):
         w = 1.0 if sample_weight is None else float(sample_weight[row])
@@ -322,7 +345,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
         t0 = time.perf_counter()
         C = _kernels.Centers(centers, shift, dtype)
         res = one_pass(C)
-        empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size)
+        empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size,
+                                        getattr(bounds, "upper", None))
         new_centers = centers_from(res, centers, dtype, spherical)
         shift_tot = float(((new_centers.astype(F8) - centers.astype(F8)) ** 2).sum())
         inertia = scale * float(res.inertia[0])

@@ -11,10 +11,15 @@ from reference import accumulate, assign
 LEVELS = [lv for lv in _dispatch.supported_levels() if lv in _dispatch.BUILT_LEVELS]
 
 
-@pytest.fixture
-def grouped(monkeypatch):
-    """Grouped bounds whatever the shape (the rule would pick Hamerly's for some)."""
+@pytest.fixture(params=["compiled", "blas"])
+def grouped(request, monkeypatch):
+    """Grouped bounds whatever the shape (the rule would pick Hamerly's for some), the
+    scores from the compiled grouped kernel or from BLAS whatever the row length."""
     monkeypatch.setattr(_yinyang, "choose_bounds", lambda *a: "grouped")
+    blas = request.param == "blas"
+    assert _yinyang._blas_controller() is not None   # threadpoolctl: a test requirement
+    monkeypatch.setattr(_yinyang, "scores_by_blas", lambda d, k: blas)
+    return request.param
 
 
 def _assert_identical(a, b):
@@ -106,7 +111,8 @@ def _sorted_centers(C, state, how, rng):
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("how", ["grouping", "shuffled"])
-def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, how,
+@pytest.mark.parametrize("via", ["compiled", "blas"])
+def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, how, via,
                                                               monkeypatch):
     """Passes from stale states (labels and bounds of other centers) with groups of
     unequal sizes, a third of the centers moving (some far) and the others not at all,
@@ -128,10 +134,20 @@ def test_grouped_kernel_from_a_stale_state_with_uneven_groups(level, dtype, how,
         sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
         delta = state.delta(C)
         gdelta = np.maximum.reduceat(delta[state.order], state.gstart[:-1])
-        _kernels.yinyang_block(X, C, _sorted_centers(C, state, how, rng), None, delta,
-                               gdelta, _lloyd.Bounds.separation(C), state.labels,
-                               state.upper, state.lower, sums, counts, inertia,
-                               np.zeros(2, np.int64), module=mod)
+        S = _sorted_centers(C, state, how, rng)
+        sep = _lloyd.Bounds.separation(C)
+        n_full = np.zeros(2, np.int64)
+        if via == "compiled":
+            _kernels.yinyang_block(X, C, S, None, delta, gdelta, sep, state.labels,
+                                   state.upper, state.lower, sums, counts, inertia,
+                                   n_full, module=mod)
+        else:
+            # in pieces of uneven length, with spans of 64 listed rows
+            SG = _kernels.ScoredGrouped(C, S, delta, gdelta, sep, module=mod)
+            SG.SPAN = 64
+            for a, b in ((0, 1), (1, 700), (700, 701), (701, n)):
+                SG.run(X[a:b], None, state.labels[a:b], state.upper[a:b],
+                       state.lower[a:b], sums, counts, inertia, n_full)
         state.c64 = C.c64
         return sums, counts, inertia
 
@@ -207,3 +223,72 @@ def test_grouped_kernel_rejects_a_bad_grouping():
                                state.labels, state.upper, state.lower.astype(np.float64),
                                np.zeros((70, 4)), np.zeros(70), np.zeros(1),
                                np.zeros(2, np.int64))
+
+
+def test_blas_scores_need_threadpoolctl(monkeypatch):
+    # the rule: wide rows, and BLAS threads that threadpoolctl can limit
+    assert _yinyang.scores_by_blas(128, 1024)
+    assert not _yinyang.scores_by_blas(_yinyang.BLAS_MIN_FEATURES - 1, 1024)
+    monkeypatch.setitem(_yinyang._BLAS, "ctl", None)     # as without threadpoolctl
+    assert not _yinyang.scores_by_blas(128, 1024)
+    X, init = _data(3000, 64, 512, np.float32, seed=4)
+    a = KMeans(512, init=init, tol=0, max_iter=4, n_threads=2).fit(X)
+    monkeypatch.undo()
+    b = KMeans(512, init=init, tol=0, max_iter=4, n_threads=2).fit(X)
+    _assert_identical(a, b)
+    assert a.iteration_stats_[1]["n_dist"] < b.iteration_stats_[1]["n_dist"]
+
+
+def test_blas_pass_limits_blas_to_one_thread(monkeypatch):
+    """While the pool's threads call BLAS, BLAS runs one thread each."""
+    seen = []
+    real = np.matmul
+    ctl = _yinyang._blas_controller()
+
+    def spy(*a, **kw):
+        seen.append(max(lib.num_threads for lib in
+                        ctl.select(user_api="blas").lib_controllers))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(_kernels.np, "matmul", spy)
+    X, init = _data(3000, 64, 512, np.float32, seed=4)
+    KMeans(512, init=init, tol=0, max_iter=2, n_threads=2).fit(X)
+    assert seen and set(seen) == {1}
+
+
+def test_grouped_blas_pass_names_a_bad_row(grouped):
+    X, init = _data(3000, 8, 40, np.float64, seed=6)
+    state = _yinyang.Grouped(len(X), init)
+    C = _kernels.Centers(init, X.mean(0), np.float64)
+    S = _yinyang.SortedCenters(C, state)
+    G = state.n_groups
+    for bad in (np.nan, np.inf):
+        Xb = X.copy()
+        Xb[1234, 3] = bad
+        SG = _kernels.ScoredGrouped(C, S, np.zeros(40), np.zeros(G), np.zeros(40))
+        inertia = np.zeros(1)
+        SG.run(Xb, None, state.labels.copy(), state.upper.copy(), state.lower.copy(),
+               np.zeros((40, 8)), np.zeros(40), inertia, np.zeros(2, np.int64))
+        assert not np.isfinite(inertia[0])     # what the pass turns into a ValueError
+
+
+def test_relocation_from_bounds_equals_a_pass(grouped):
+    """Empty clusters take the farthest rows: found from the grouped pass's upper
+    bounds (no extra pass), the same rows, labels and distances as with a pass, ties
+    included (duplicate rows)."""
+    from kmaot._engine import Engine
+    from kmaot._sources import ArraySource
+
+    rng = np.random.default_rng(4)
+    X = np.repeat(rng.normal(0, 1, (300, 5)), 3, axis=0)
+    X[::7] *= 4.0
+    init = X[rng.choice(len(X), 60, replace=False)]
+    state = _yinyang.Grouped(len(X), init)
+    C = _kernels.Centers(init, X.mean(0), np.float64)
+    src = ArraySource(X)
+    state.run_pass(Engine(2), src, C)
+    for n in (1, 3, 10, 37):
+        a = _lloyd.farthest_rows(Engine(1), src, C, n)
+        b = _lloyd.farthest_by_bound(src, C, state.upper, n)
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)

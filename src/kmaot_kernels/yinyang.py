@@ -396,11 +396,253 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
     n_full[1] += measured
 
 
+
+
+# ----------------------------------------------------------------------------------
+# Grouped pass with scores from BLAS.  The Python layer runs, per piece of rows:
+# (1) ``yinyang_filter``: bounds decay and filters (as step (1) of yinyang_block); the
+#     rows that fail them are listed and copied, shifted, into XS;
+# (2) per span of listed rows, ST = cg @ XS[span].T by numpy's matmul (sgemm/dgemm),
+#     then ``yinyang_scored``: every center's fast score hg[p] - ST[p, i], the nearest
+#     center, near ties settled exactly in float64, and fresh bounds for every group;
+# (3) ``yinyang_accumulate``: all rows of the piece in row order (yinyang_block's
+#     arithmetic).
+# The error bound of the fast scores, factor * (||x||^2 + max ||c||^2), bounds the
+# rounding of a dot product of d terms summed in any order (gamma_d * sum |x_f c_f|), so
+# it holds for BLAS whatever its blocking and FMA use: labels are the float64 argmin,
+# and sums, counts and inertia are those of lloyd_block, bit for bit.
+# ----------------------------------------------------------------------------------
+
+
+@njit(nogil=True, fastmath=FAST)
+def yinyang_filter(X, shift, c64, delta, gdelta, sep, labels, upper, lower, work, XS,
+                   xsq):
+    """Step (1): decays the group bounds of every row of X (lower (m, G) INOUT) and
+    lists the rows whose label could change: their indices in work (m,) int64 OUT, the
+    rows minus shift in XS (m, d) OUT (data dtype) and ||x - shift||^2 in xsq (m,)
+    float64 OUT.  labels (m,) int32 IN, upper (m,) float64 IN (inf: unknown); delta,
+    gdelta and sep as yinyang_block.  Returns the number of rows listed."""
+    m, d = X.shape
+    G = lower.shape[1]
+    eps = 4.0 * np.finfo(np.float64).eps
+    zero = np.zeros(1, dtype=X.dtype)[0]
+    nw = 0
+    for r in range(m):
+        a = labels[r]
+        lower_r = lower[r]
+        lmin = np.inf
+        for g in range(G):
+            lo = np.float64(lower_r[g]) - gdelta[g]
+            lo = lo - eps * (lo + gdelta[g])
+            v = _store_down(lo)
+            lower_r[g] = v
+            lmin = min(lmin, np.float64(v))
+        sa = sep[a]
+        if sa > lmin:
+            lmin = sa
+        if lmin * _DOWN > (upper[r] + delta[a]) * _UP:
+            continue
+        # tighten the upper bound to the exact distance
+        if lmin * _DOWN > np.sqrt(_row_dist(X, r, a, c64)) * _UP:
+            continue
+        work[nw] = r
+        ssq = zero
+        for f in range(d):
+            v = X[r, f] - shift[f]
+            XS[nw, f] = v
+            ssq += v * v
+        xsq[nw] = np.float64(ssq)
+        nw += 1
+    return nw
+
+
+@njit(nogil=True, fastmath=FAST)
+def _exact_all(X, r, c64, order, gstart, lower_r, dbuf):
+    """Near tie: the exact float64 nearest center of row r over all centers (ties to
+    the lowest index, as lloyd_block's _exact_row) and exact bounds for every group."""
+    best_d = np.inf
+    b = 0  # kept only by a row of NaN (the driver raises)
+    for j in range(c64.shape[0]):
+        dist = _row_dist(X, r, j, c64)
+        dbuf[j] = dist
+        if dist < best_d:
+            best_d = dist
+            b = j
+    for g in range(gstart.shape[0] - 1):
+        m = np.inf
+        for p in range(gstart[g], gstart[g + 1]):
+            j = order[p]
+            if j != b:
+                m = min(m, dbuf[j])
+        lower_r[g] = _store_down(np.sqrt(m) * _DOWN)
+    return b
+
+
+# The loops over lanes (listed rows) are separate functions, not inlined, written with
+# selects and writing to another array than they read: LLVM turns a store of
+# "new if better else the old value" into a masked store (vmaskmovps), which AMD cores
+# execute slowly (measured: those loops ran 2-3x slower).
+@njit(nogil=True, fastmath=FAST)
+def _group_min(ST, hg, p0, p1, out, tmp, nq):
+    """out[i] = min over the sorted centers p0 <= p < p1 of hg[p] - ST[p, i], two
+    centers per sweep, the sweeps alternating between tmp and out (a NaN score never
+    wins, so a row of NaN keeps its first score)."""
+    sweeps = (p1 - p0) // 2
+    src = out  # an even number of sweeps ends where the first center was written
+    dst = tmp
+    if sweeps % 2 == 1:
+        src = tmp
+        dst = out
+    h = hg[p0]
+    st = ST[p0]
+    for i in range(nq):
+        src[i] = h - st[i]
+    p = p0 + 1
+    while p < p1:
+        h0 = hg[p]
+        s0 = ST[p]
+        # a lone last center is taken twice
+        p2 = p + 1 if p + 1 < p1 else p
+        h1 = hg[p2]
+        s1 = ST[p2]
+        for i in range(nq):
+            v0 = h0 - s0[i]
+            v1 = h1 - s1[i]
+            v = v1 if v1 < v0 else v0
+            o = src[i]
+            dst[i] = v if v < o else o
+        src, dst = dst, src
+        p += 2
+
+
+@njit(nogil=True, fastmath=FAST)
+def _lane_merge(gmg, g, bv, sv, bg, bv_out, sv_out, bg_out, nq):
+    """Lanes: group g's best score gmg joins the best (bv, its group bg) and the best of
+    the other groups (sv), written to the _out arrays."""
+    for i in range(nq):
+        v1 = gmg[i]
+        b = bv[i]
+        s = sv[i]
+        gi = bg[i]  # loaded unconditionally: a load in a branch becomes a masked load
+        lt = v1 < b
+        mn = v1 if v1 < s else s
+        sv_out[i] = b if lt else mn
+        bv_out[i] = v1 if lt else b
+        bg_out[i] = g if lt else gi
+
+
+@njit(nogil=True, fastmath=FAST)
+def _lane_bounds(gs, xl, bl, out, nq):
+    """Lanes of yinyang_scored: out[i] (float32) a lower bound of the distance of every
+    center whose score is >= gs[i] (_lower_from_score then _store_down, as selects)."""
+    shrink = (1.0 - 1e-7) * (1.0 - 1e-6)
+    for i in range(nq):
+        lo2 = xl[i] + 2.0 * np.float64(gs[i]) - 8.0 * bl[i]
+        lo2 = lo2 if lo2 > 0.0 else 0.0
+        out[i] = np.float32(np.sqrt(lo2) * shrink)
+
+
+@njit(nogil=True, fastmath=FAST)
+def yinyang_scored(X, ST, q0, work, xsq, hg, c64, order, gstart, labels, lower, gm, lb,
+                   lanes, flanes, ilanes, dbuf):
+    """Step (2) for the listed rows q0..q0+nq-1 (work[q0 + i] is a row of X).
+
+    ST (k, nq) data dtype IN: <XS[q0 + i], cg[p]> for every sorted center p;
+    xsq, hg, c64, order, gstart as above; labels (m,) int32 OUT and lower (m, G)
+    float32 OUT for the listed rows; scratch (q >= nq columns): gm (G, q) data dtype,
+    lb (G, q) float32, lanes (5, q) data dtype, flanes (2, q) float64, ilanes (2, q)
+    int32, dbuf (k,) float64.
+
+    Per group, the best score of every lane (listed row) and its bound, in loops over
+    lanes that vectorize; then per row, its best group again for the position of the
+    best center and the group's second best.  A row gets the nearest center by its fast
+    score unless the runner-up is within the error bound (then _exact_all), and for
+    every group the bound of its nearest center other than the row's own.
+    """
+    k, nq = ST.shape
+    G = gstart.shape[0] - 1
+    factor, cmax = _error_scale(X, hg)
+    inf = hg[0] - hg[0] + np.inf  # infinity in the data dtype
+    bv = lanes[0]
+    sv = lanes[1]
+    bv2 = lanes[2]
+    sv2 = lanes[3]
+    tmp = lanes[4]
+    bg = ilanes[0]
+    bg2 = ilanes[1]
+    xl = flanes[0]
+    bl = flanes[1]
+    for i in range(nq):
+        bv[i] = inf
+        sv[i] = inf
+        bg[i] = 0
+        xq = xsq[q0 + i]
+        xl[i] = xq
+        bl[i] = factor * (xq + cmax)
+    for g in range(G):
+        _group_min(ST, hg, gstart[g], gstart[g + 1], gm[g], tmp, nq)
+        _lane_merge(gm[g], np.int32(g), bv, sv, bg, bv2, sv2, bg2, nq)
+        bv, bv2 = bv2, bv
+        sv, sv2 = sv2, sv
+        bg, bg2 = bg2, bg
+        _lane_bounds(gm[g], xl, bl, lb[g], nq)
+    for i in range(nq):
+        r = work[q0 + i]
+        lower_r = lower[r]
+        # the best group again: the position of its best and its second best
+        g = bg[i]
+        m = inf
+        m2 = inf
+        pos = gstart[g]
+        for p in range(gstart[g], gstart[g + 1]):
+            v = hg[p] - ST[p, i]
+            if v < m:
+                m2 = m
+                m = v
+                pos = p
+            elif v < m2:
+                m2 = v
+        if np.float64(min(sv[i], m2)) - np.float64(m) > bl[i]:
+            labels[r] = order[pos]
+            for gg in range(G):
+                lower_r[gg] = lb[gg, i]
+            lower_r[g] = _store_down(_lower_from_score(xl[i], np.float64(m2), bl[i]))
+        else:
+            labels[r] = _exact_all(X, r, c64, order, gstart, lower_r, dbuf)
+
+
+@njit(nogil=True, fastmath=FAST)
+def yinyang_accumulate(X, w, labels, c64, upper, sums, counts, inertia):
+    """Step (3): every row of X in row order, with yinyang_block's arithmetic (so
+    lloyd_block's): sums, counts, inertia INOUT; upper (m,) float64 OUT."""
+    has_w = w.shape[0] > 0
+    inert = inertia[0]
+    for r in range(X.shape[0]):
+        j = labels[r]
+        wi = w[r] if has_w else 1.0
+        dist = _add_row_dist(X, r, j, wi, c64, sums)
+        counts[j] += wi
+        inert += wi * dist
+        upper[r] = np.sqrt(dist) * _UP
+    inertia[0] = inert
+
+
 _YINYANG = ("void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], i8[::1], "
             "i4[::1], f8[::1], f8[::1], f8[::1], f8[::1], i4[::1], f8[::1], f4[:, ::1], "
             "f8[:, ::1], f8[::1], f8[::1], i8[::1])")
+_FILTER = ("i8(T[:, ::1], T[::1], f8[:, ::1], f8[::1], f8[::1], f8[::1], i4[::1], "
+           "f8[::1], f4[:, ::1], i8[::1], T[:, ::1], f8[::1])")
+_SCORED = ("void(T[:, ::1], T[:, ::1], i8, i8[::1], f8[::1], T[::1], f8[:, ::1], i4[::1], "
+           "i8[::1], i4[::1], f4[:, ::1], T[:, ::1], f4[:, ::1], T[:, ::1], f8[:, ::1], "
+           "i4[:, ::1], f8[::1])")
+_ACCUMULATE = ("void(T[:, ::1], f8[::1], i4[::1], f8[:, ::1], f8[::1], f8[:, ::1], "
+               "f8[::1], f8[::1])")
 
 #: exported name -> (function, numba signature string)
 EXPORTS = {}
 for _t, _suffix in (("f4", "f32"), ("f8", "f64")):
-    EXPORTS["yinyang_block_" + _suffix] = (yinyang_block, _YINYANG.replace("T", _t))
+    for _name, _fn, _sig in (("yinyang_block", yinyang_block, _YINYANG),
+                             ("yinyang_filter", yinyang_filter, _FILTER),
+                             ("yinyang_scored", yinyang_scored, _SCORED),
+                             ("yinyang_accumulate", yinyang_accumulate, _ACCUMULATE)):
+        EXPORTS[_name + "_" + _suffix] = (_fn, _sig.replace("T", _t))

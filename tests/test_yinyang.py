@@ -18,7 +18,7 @@ def grouped(request, monkeypatch):
     monkeypatch.setattr(_yinyang, "choose_bounds", lambda *a: "grouped")
     blas = request.param == "blas"
     assert _yinyang._blas_controller() is not None   # threadpoolctl: a test requirement
-    monkeypatch.setattr(_yinyang, "scores_by_blas", lambda d, k: blas)
+    monkeypatch.setattr(_yinyang, "scores_by_blas", lambda d, k, share=1.0: blas)
     return request.param
 
 
@@ -232,11 +232,42 @@ def test_blas_scores_need_threadpoolctl(monkeypatch):
     monkeypatch.setitem(_yinyang._BLAS, "ctl", None)     # as without threadpoolctl
     assert not _yinyang.scores_by_blas(128, 1024)
     X, init = _data(3000, 64, 512, np.float32, seed=4)
-    a = KMeans(512, init=init, tol=0, max_iter=4, n_threads=2).fit(X)
+    a = KMeans(512, init=init, tol=0, max_iter=6, n_threads=2).fit(X)
     monkeypatch.undo()
-    b = KMeans(512, init=init, tol=0, max_iter=4, n_threads=2).fit(X)
+    monkeypatch.setattr(_yinyang, "BLAS_MIN_SHARE", 0.0)       # BLAS in every pass
+    b = KMeans(512, init=init, tol=0, max_iter=6, n_threads=2).fit(X)
+    monkeypatch.undo()
+    c = KMeans(512, init=init, tol=0, max_iter=6, n_threads=2).fit(X)   # the rule
     _assert_identical(a, b)
-    assert a.iteration_stats_[1]["n_dist"] < b.iteration_stats_[1]["n_dist"]
+    _assert_identical(a, c)
+    k = 512
+    # BLAS scores every center of a listed row; the compiled pass only some groups
+    assert all(s["n_dist"] == s["n_full"] * k for s in b.iteration_stats_)
+    assert all(s["n_dist"] < s["n_full"] * k for s in a.iteration_stats_[1:])
+    # the rule: BLAS for the first pass, the compiled kernel once few groups need it
+    share = [s["n_dist"] == s["n_full"] * k for s in c.iteration_stats_]
+    assert share[0] and not share[-1]
+
+
+def test_measured_share_estimates_the_compiled_pass():
+    X, init = _data(4000, 16, 200, np.float64, seed=2)
+    state = _yinyang.Grouped(len(X), init)
+    C = _kernels.Centers(init, X.mean(0), np.float64)
+    delta = state.delta(C)
+    gdelta = np.maximum.reduceat(delta[state.order], state.gstart[:-1])
+    assert _yinyang.measured_share(state, delta, gdelta) == 1.0      # no bounds yet
+    from kmaot._engine import Engine
+    from kmaot._sources import ArraySource
+
+    src = ArraySource(X)
+    state.run_pass(Engine(1), src, C)
+    zero = np.zeros(C.k)
+    still = _yinyang.measured_share(state, zero, np.zeros(state.n_groups), step=1)
+    moved = _yinyang.measured_share(state, zero + 1.0, np.ones(state.n_groups), step=1)
+    assert 0.0 <= still < moved <= 1.0
+    # centers that did not move: the compiled pass measures at most that share
+    state.run_pass(Engine(1), src, C)
+    assert state.n_dist <= still * len(X) * C.k
 
 
 def test_blas_pass_limits_blas_to_one_thread(monkeypatch):

@@ -8,6 +8,10 @@ drops only by the largest displacement within the group; a row whose bounds fail
 measured only against the groups that could hold a nearer center.  The result is that
 of ``lloyd_pass``, bit for bit (see ``src/kmaot_kernels/yinyang.py``).
 
+With wide rows and many rows to measure, the rows that fail their bounds are instead
+scored against every center by BLAS (``_kernels.ScoredGrouped``), which refreshes every
+group bound; ``scores_by_blas`` holds that rule, ``measured_share`` its estimate.
+
 Memory: ``4 * n_groups`` bytes per row (float32 group bounds) plus 12 bytes (label and
 upper bound), with ``n_groups = n_clusters // 10``.  ``choose_bounds`` holds the one
 rule that picks grouped bounds, Hamerly's bound or none.

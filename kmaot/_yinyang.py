@@ -232,7 +232,10 @@ def grouped_pass(engine, source, C, state, sample_weight=None, batch_size=None):
         counted.__iadd__(st.n_full)
 
     if blas:
-        # every pool thread calls BLAS: one BLAS thread each
+        # every pool thread calls BLAS: one BLAS thread each.  OpenBLAS's limit is
+        # process-wide and threadpoolctl lets one thread at a time set it: a fit running
+        # at the same moment in another thread does its passes under this limit, or with
+        # BLAS's own threads once this pass restores them (slower, never wrong)
         with _blas_controller().limit(limits=1, user_api="blas"):
             engine.run(source, B, new_state, work, fold, batch_size=batch_size)
     else:

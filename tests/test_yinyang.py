@@ -287,6 +287,37 @@ def test_blas_pass_limits_blas_to_one_thread(monkeypatch):
     assert seen and set(seen) == {1}
 
 
+def test_fit_in_a_worker_thread_limits_blas_to_one_thread(monkeypatch):
+    """A fit started from a thread other than the main one (a web server's worker, say)
+    also runs its BLAS-scored passes with one BLAS thread per pool thread, and BLAS
+    gets its threads back afterwards (threadpoolctl lets only one thread at a time set
+    OpenBLAS's process-wide limit: the fit's thread takes that role for its pass)."""
+    import threading
+
+    ctl = _yinyang._blas_controller()
+
+    def blas_threads():
+        return max(lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers)
+
+    before = blas_threads()
+    seen = []
+    real = np.matmul
+
+    def spy(*a, **kw):
+        seen.append(blas_threads())
+        return real(*a, **kw)
+
+    monkeypatch.setattr(_kernels.np, "matmul", spy)
+    X, init = _data(3000, 64, 512, np.float32, seed=4)
+    km = KMeans(512, init=init, tol=0, max_iter=2, n_threads=2)
+    t = threading.Thread(target=km.fit, args=(X,))
+    t.start()
+    t.join(120)
+    assert hasattr(km, "cluster_centers_")
+    assert seen and set(seen) == {1}
+    assert blas_threads() == before
+
+
 def test_grouped_blas_pass_names_a_bad_row(grouped):
     X, init = _data(3000, 8, 40, np.float64, seed=6)
     state = _yinyang.Grouped(len(X), init)

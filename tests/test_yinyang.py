@@ -270,18 +270,27 @@ def test_measured_share_estimates_the_compiled_pass():
     assert state.n_dist <= still * len(X) * C.k
 
 
-def test_blas_pass_limits_blas_to_one_thread(monkeypatch):
-    """While the pool's threads call BLAS, BLAS runs one thread each."""
+def _blas_threads():
+    ctl = _yinyang._blas_controller()
+    return max(lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers)
+
+
+def _spy_blas_threads(monkeypatch):
+    """The BLAS thread count at every matmul of the kernels layer, from now on."""
     seen = []
     real = np.matmul
-    ctl = _yinyang._blas_controller()
 
     def spy(*a, **kw):
-        seen.append(max(lib.num_threads for lib in
-                        ctl.select(user_api="blas").lib_controllers))
+        seen.append(_blas_threads())
         return real(*a, **kw)
 
     monkeypatch.setattr(_kernels.np, "matmul", spy)
+    return seen
+
+
+def test_blas_pass_limits_blas_to_one_thread(monkeypatch):
+    """While the pool's threads call BLAS, BLAS runs one thread each."""
+    seen = _spy_blas_threads(monkeypatch)
     X, init = _data(3000, 64, 512, np.float32, seed=4)
     KMeans(512, init=init, tol=0, max_iter=2, n_threads=2).fit(X)
     assert seen and set(seen) == {1}
@@ -294,20 +303,8 @@ def test_fit_in_a_worker_thread_limits_blas_to_one_thread(monkeypatch):
     OpenBLAS's process-wide limit: the fit's thread takes that role for its pass)."""
     import threading
 
-    ctl = _yinyang._blas_controller()
-
-    def blas_threads():
-        return max(lib.num_threads for lib in ctl.select(user_api="blas").lib_controllers)
-
-    before = blas_threads()
-    seen = []
-    real = np.matmul
-
-    def spy(*a, **kw):
-        seen.append(blas_threads())
-        return real(*a, **kw)
-
-    monkeypatch.setattr(_kernels.np, "matmul", spy)
+    before = _blas_threads()
+    seen = _spy_blas_threads(monkeypatch)
     X, init = _data(3000, 64, 512, np.float32, seed=4)
     km = KMeans(512, init=init, tol=0, max_iter=2, n_threads=2)
     t = threading.Thread(target=km.fit, args=(X,))
@@ -315,7 +312,7 @@ def test_fit_in_a_worker_thread_limits_blas_to_one_thread(monkeypatch):
     t.join(120)
     assert hasattr(km, "cluster_centers_")
     assert seen and set(seen) == {1}
-    assert blas_threads() == before
+    assert _blas_threads() == before
 
 
 def test_grouped_blas_pass_names_a_bad_row(grouped):

@@ -19,6 +19,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 from numba import njit  # noqa: E402
 
+from build_kernels import enable_slp  # noqa: E402
+
+enable_slp()  # as the wheel's build does: before anything is compiled
+
 from kmaot_kernels.lloyd import FAST, _assign_chunk, _scratch  # noqa: E402
 
 

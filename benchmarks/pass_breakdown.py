@@ -23,6 +23,10 @@ sys.path.insert(0, HERE)
 
 from numba import njit  # noqa: E402
 
+from build_kernels import enable_slp  # noqa: E402
+
+enable_slp()  # as the wheel's build does: before anything is compiled
+
 from compare_peers import initial_centers, make_blobs32  # noqa: E402
 from kmaot_kernels import lloyd as L  # noqa: E402
 

@@ -105,10 +105,25 @@ def _patch_flags():
     pycc_compiler.Flags = KmaotFlags
 
 
+def enable_slp():
+    """Turn on LLVM's SLP (straight-line code) vectorizer, which numba leaves off by
+    default: the generated per-row accumulators (kmaot_kernels.lloyd.ACC_WIDTHS) rely on
+    it to become vector code (the old kernels ran at the same speed with it on).  Read when the compiler's pass managers are created, so it
+    must be set before compiling; the JIT tools under benchmarks/ call it too, so that
+    they time the code the wheel ships."""
+    from numba.core import config
+
+    config.SLP_VECTORIZE = 1
+
+
 def build(target, output_dir):
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     _patch_flags()
+    enable_slp()
+    # the generated distances use fused multiply-add where the CPU level has it
+    # (kmaot_kernels.lloyd.USE_FMA): the baseline x86-64 level has not
+    os.environ["KMAOT_KERNEL_FMA"] = "0" if target == "baseline" else "1"
     from numba.pycc import CC
 
     from kmaot_kernels import EXPORTS

@@ -30,6 +30,17 @@ def test_bounded_equals_lloyd_weighted_far_from_origin_with_threads():
     assert_identical(a, b)
 
 
+@pytest.mark.parametrize("d", range(2, 11))
+def test_bounded_equals_lloyd_at_every_short_row_length(d):
+    # rows of 2..8 features are accumulated by generated code (lloyd.ACC_WIDTHS), longer
+    # ones by a loop: the same bits from either pass, weighted or not
+    X, init = _data(1500, d, 12, np.float32, seed=d, offset=30.0)
+    w = np.random.default_rng(d).uniform(0.1, 5, len(X))
+    for sample_weight in (None, w):
+        a, b = _pair(X, init, sample_weight=sample_weight, max_iter=12)
+        assert_identical(a, b)
+
+
 def test_bounded_with_empty_clusters_and_duplicates():
     # duplicate rows and duplicate initial centers: exact ties, empty clusters relocated
     rng = np.random.default_rng(5)

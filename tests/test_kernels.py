@@ -26,7 +26,9 @@ def _data(n, d, k, dtype, seed=0, offset=0.0):
                                    # over several chunks with a partial last one, and
                                    # the plain loop past 16 features
                                    (1100, 4, 5), (1100, 5, 6), (1100, 6, 3), (1100, 7, 9),
-                                   (1100, 17, 4)])
+                                   (1100, 17, 4),
+                                   # past the generated accumulators (lloyd.ACC_WIDTHS)
+                                   (1100, 9, 4)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_lloyd_block_matches_reference(level, dtype, n, d, k, weighted):
     mod = _dispatch.kernel_module(level)
@@ -103,6 +105,46 @@ def test_nearest_exact_counts_nonfinite_rows(dtype):
     labels = np.empty(6, np.int32)
     assert _kernels.nearest_exact(X, C, labels) == 3
     np.testing.assert_array_equal(labels[[0, 2, 3]], assign(X[[0, 2, 3]], C0)[0])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", range(2, 11))
+def test_accumulation_cases_agree_bit_for_bit(level, dtype, d):
+    """The accumulation has four loops (weighted or not, distances kept or not), and for
+    short rows they are generated code (lloyd.ACC_WIDTHS): all must do the same
+    arithmetic.  Weights of 1 give the unweighted bits, keeping the distances changes
+    nothing, and the kept distances add up, in row order, to the inertia."""
+    mod = _dispatch.kernel_module(level)
+    n, k = 1500, 6
+    X, C0 = _data(n, d, k, dtype, seed=d, offset=2.0)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    fn = getattr(mod, "lloyd_block_" + ("f32" if dtype == np.float32 else "f64"))
+
+    def run(w, keep):
+        labels, mind = np.empty(n, np.int32), (np.empty(n) if keep else np.empty(0))
+        sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
+        # raw kernel call, arguments checked above: the Python layer always asks for the
+        # distances of float32 rows, and this test needs the loop that does not keep them
+        fn(X, C.shift, C.cs, C.half_csq, C.c64, np.empty(0) if w is None else w, labels,
+           mind, sums, counts, inertia)
+        return labels, mind, sums, counts, inertia[0]
+
+    plain = run(None, False)
+    for other in (run(None, True), run(np.ones(n), False), run(np.ones(n), True)):
+        assert np.array_equal(other[0], plain[0])
+        assert np.array_equal(other[2], plain[2]) and np.array_equal(other[3], plain[3])
+        assert other[4] == plain[4]
+    mind = run(None, True)[1]
+    total = 0.0
+    for v in mind:
+        total += v
+    assert total == plain[4]
+    w = np.random.default_rng(d).uniform(0.1, 3, n)
+    weighted, weighted_kept = run(w, False), run(w, True)
+    assert weighted[4] == weighted_kept[4]
+    assert np.array_equal(weighted[2], weighted_kept[2])
+    assert np.array_equal(weighted_kept[1], mind)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -54,6 +54,17 @@ def test_grouped_weighted_far_from_origin_threads_and_batches(grouped):
         _assert_identical(ref, b)
 
 
+@pytest.mark.parametrize("d", range(2, 11))
+def test_grouped_equals_lloyd_at_every_short_row_length(grouped, d):
+    # rows of 2..8 features are accumulated by generated code (lloyd.ACC_WIDTHS), longer
+    # ones by a loop: the same bits from either pass, weighted or not
+    X, init = _data(1500, d, 40, np.float32, seed=d, offset=30.0)
+    w = np.random.default_rng(d).uniform(0.1, 5, len(X))
+    for sample_weight in (None, w):
+        a, b = _pair(X, init, sample_weight=sample_weight, max_iter=12)
+        _assert_identical(a, b)
+
+
 def test_grouped_with_ties_duplicates_and_empty_clusters(grouped):
     # duplicate rows and duplicate initial centers: exact ties (the lowest index wins),
     # empty clusters relocated

@@ -25,8 +25,12 @@ Numerics
   rows.  Accumulating in float64 instead of float32 costs one conversion per element
   of the row added to its center's sum (measured: see README, "Numerics").
 """
+import os
+
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core.extending import intrinsic
 
 #: fastmath without nnan/ninf: NaN and infinity must keep their meaning (they are
 #: how bad rows are detected); contraction into FMA and reassociation are allowed.
@@ -390,16 +394,117 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     inertia[0] = inert
 
 
+#: row lengths accumulated by generated code with the length as a constant
+#: (``_make_accumulator``); longer rows go through the loop of ``_accumulate_loop``.
+#: Built with LLVM's SLP vectorizer on (src/build_kernels.py).  JIT A/B of the whole
+#: single-thread lloyd_block, 2,000,000 rows, k=8 (min of 9, same bits): d=8 38.0
+#: against 44.2 ms, d=3 16.0 against 18.9.  Each length costs build time (numba's
+#: front end, not LLVM, dominates: ~5 s per length and CPU level); lengths 9-16 gained
+#: less (d=16, k=32: 18.0 against 19.5-20.1 ms) and at d=32 nothing
+ACC_WIDTHS = tuple(range(2, 9))
+
+#: fused multiply-add in the generated distances: on for the AVX2 and AVX-512 builds,
+#: off for the baseline build (x86-64 without FMA, where llvm.fma would be a libm call);
+#: src/build_kernels.py sets KMAOT_KERNEL_FMA per CPU level before importing the kernels
+USE_FMA = os.environ.get("KMAOT_KERNEL_FMA", "1") != "0"
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma): one result, whatever the optimizer does."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        f64 = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def _make_accumulator(D):
+    """An njit ``_accumulate`` for rows of exactly D features, written out feature by
+    feature: every load of a row comes before the stores to its center's sums, so that
+    the SLP vectorizer turns the row into a few vector operations (the loop over
+    features in ``_add_row_dist`` is vectorized with a remainder and runtime alias
+    checks, which cost more than the work at small D).
+
+    The squared distance is a fixed expression: pairs of squares, each pair one fused
+    multiply-add (``fma(e1, e1, e0 * e0)``; a plain sum on the baseline build), summed
+    as a pairwise tree, then added to the inertia in row order.  Compiled without
+    fastmath, and explicitly so: a callee compiled for a fastmath caller inherits its
+    flags unless it sets its own, and with reassociation and contraction allowed, LLVM
+    evaluated the distance differently in the four loops below (their inertias
+    differed in the last bits)."""
+    def row(weighted, keep):
+        out = ["            r = u0 + np.uint64(i)",
+               "            j = np.uint64(lab[i])"]
+        # * 1.0: float64 for float32 rows (exact; folded away for float64)
+        out += [f"            x{f} = X[r, {f}] * 1.0" for f in range(D)]
+        out += [f"            e{f} = x{f} - c64[j, {f}]" for f in range(D)]
+        out += [f"            s{f} = sums[j, {f}]" for f in range(D)]
+        if USE_FMA:
+            terms = [f"_fma(e{f + 1}, e{f + 1}, e{f} * e{f})" for f in range(0, D - 1, 2)]
+        else:
+            terms = [f"(e{f} * e{f} + e{f + 1} * e{f + 1})" for f in range(0, D - 1, 2)]
+        terms += [f"e{D - 1} * e{D - 1}"] if D % 2 else []
+        while len(terms) > 1:
+            terms = ([f"({terms[a]} + {terms[a + 1]})" for a in range(0, len(terms) - 1, 2)]
+                     + terms[len(terms) - len(terms) % 2:])
+        out.append(f"            dist = {terms[0]}")
+        if weighted:
+            out.append("            wi = w[r]")
+            out += [f"            sums[j, {f}] = s{f} + wi * x{f}" for f in range(D)]
+            out += ["            counts[j] += wi", "            inert += wi * dist"]
+        else:
+            out += [f"            sums[j, {f}] = s{f} + x{f}" for f in range(D)]
+            out += ["            counts[j] += 1.0", "            inert += dist"]
+        if keep:
+            out.append("            mind[r] = dist")
+        return out
+
+    lines = [f"def _acc{D}(X, start, m, lab, w, c64, mind, sums, counts, inert):",
+             "    u0 = np.uint64(start)"]
+    for weighted in (False, True):
+        for keep in (False, True):
+            lines.append(f"    if w.shape[0] {'>' if weighted else '=='} 0 and "
+                         f"mind.shape[0] {'>' if keep else '=='} 0:")
+            lines.append("        for i in range(m):")
+            lines += row(weighted, keep)
+    lines.append("    return inert")
+    ns = {"np": np, "_fma": _fma}
+    exec(compile("\n".join(lines), f"<kmaot _acc{D}>", "exec"), ns)
+    return njit(nogil=True, fastmath=False)(ns[f"_acc{D}"])
+
+
+def _make_accumulate():
+    """``_accumulate``: the generated accumulators for the lengths in ACC_WIDTHS, a loop
+    over features (``_add_row_dist``) for the others."""
+    ns = {"np": np}
+    lines = ["def _accumulate(X, start, m, lab, w, c64, mind, sums, counts, inert):",
+             "    d = X.shape[1]"]
+    for D in ACC_WIDTHS:
+        ns[f"_acc{D}"] = _make_accumulator(D)
+        lines += [f"    if d == {D}:",
+                  f"        return _acc{D}(X, start, m, lab, w, c64, mind, sums, counts, inert)"]
+    lines.append("    return _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert)")
+    ns["_accumulate_loop"] = _accumulate_loop
+    exec(compile("\n".join(lines), "<kmaot _accumulate>", "exec"), ns)
+    fn = ns["_accumulate"]
+    fn.__doc__ = _accumulate_loop.__doc__
+    return njit(nogil=True, fastmath=FAST)(fn)
+
+
 @njit(nogil=True, fastmath=FAST)
-def _accumulate(X, start, m, lab, w, c64, mind, sums, counts, inert):
+def _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert):
     """Add the rows start..start+m-1 of X, in row order, to their centers lab[:m]:
     sums += w * x, counts += w, and returns inert + sum of w * exact distance (w: (m_total,)
     or (0,) for ones); writes the distances into mind[start:start+m] unless mind is (0,).
 
-    Every accumulation of a Lloyd pass goes through here or through the same
-    ``_add_row_dist`` (weights 1 give the same bits: x * 1.0 == x), so lloyd_block,
-    lloyd_bounds_block and yinyang_block agree bit for bit.  The four cases are separate
-    loops and the indices unsigned (no negative-index wraparound): the per-row
+    Every accumulation of a Lloyd pass goes through ``_accumulate`` (lloyd_block,
+    lloyd_bounds_block, yinyang_block, yinyang_accumulate), so they agree bit for bit;
+    weights 1 give the same bits as no weights (x * 1.0 == x).  The four cases are
+    separate loops and the indices unsigned (no negative-index wraparound): the per-row
     bookkeeping was ~30% of the accumulation (JIT A/B, 2M rows of 8 features, 8
     centers: 15.4 -> 10.9 ms)."""
     u0 = np.uint64(start)
@@ -453,6 +558,9 @@ def _add_row_dist(X, r, j, wi, c64, sums):
         dist += diff * diff
         sums[j, f] += wi * xf
     return dist
+
+
+_accumulate = _make_accumulate()
 
 
 @njit(nogil=True, fastmath=FAST)

@@ -23,13 +23,13 @@ center's displacement.
 
 All comparisons between bounds keep margins far above float64 rounding (and the group
 bounds, stored in float32, are rounded down), so a row is skipped only when its label
-provably cannot change.  Rows are accumulated in row order with ``_add_row_dist``, the
+provably cannot change.  Rows are accumulated in row order by ``_accumulate``, the
 arithmetic of ``lloyd_block``: sums, counts and inertia are bit-identical to it.
 """
 import numpy as np
 from numba import njit
 
-from .lloyd import FAST, _add_row_dist, _error_scale, _row_dist
+from .lloyd import FAST, _accumulate, _error_scale, _row_dist
 
 #: relative margins: float64 distances are exact to ~1e-14, float32 scores are covered
 #: by their error bound; these keep every comparison strict whatever the rounding
@@ -246,7 +246,6 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
     m_total, d = X.shape
     k = c64.shape[0]
     G = gstart.shape[0] - 1
-    has_w = w.shape[0] > 0
     factor, cmax = _error_scale(X, hg)
     S = _SPAN
     zero = np.zeros(1, dtype=X.dtype)[0]
@@ -390,15 +389,12 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
                 # the old own center joins its group's "other centers"
                 lower_r[ga] = min(lower_r[ga], _store_down(np.sqrt(dsq[i]) * _DOWN))
             labels[r] = b
-        # accumulated in row order with lloyd_block's arithmetic
+        # accumulated in row order with lloyd_block's arithmetic; the exact distances
+        # land in upper, which then becomes their square root, rounded up
+        inert = _accumulate(X, start, m, labels[start:start + m], w, c64, upper, sums,
+                            counts, inert)
         for i in range(m):
-            r = start + i
-            j = labels[r]
-            wi = w[r] if has_w else 1.0
-            dist = _add_row_dist(X, r, j, wi, c64, sums)
-            counts[j] += wi
-            inert += wi * dist
-            upper[r] = np.sqrt(dist) * _UP
+            upper[start + i] = np.sqrt(upper[start + i]) * _UP
     inertia[0] = inert
     n_full[0] += rows_full
     n_full[1] += measured
@@ -611,16 +607,13 @@ def yinyang_scored(X, ST, q0, work, xsq, hg, c64, order, gstart, labels, lower, 
 def yinyang_accumulate(X, w, labels, c64, upper, sums, counts, inertia):
     """Step (3): every row of X in row order, with yinyang_block's arithmetic (so
     lloyd_block's): sums, counts, inertia INOUT; upper (m,) float64 OUT."""
-    has_w = w.shape[0] > 0
-    inert = inertia[0]
-    for r in range(X.shape[0]):
-        j = labels[r]
-        wi = w[r] if has_w else 1.0
-        dist = _add_row_dist(X, r, j, wi, c64, sums)
-        counts[j] += wi
-        inert += wi * dist
-        upper[r] = np.sqrt(dist) * _UP
-    inertia[0] = inert
+    m = X.shape[0]
+    # np.int64(0), not 0: a literal start would compile _accumulate (and every
+    # generated accumulator) once more, for the type Literal[int](0)
+    inertia[0] = _accumulate(X, np.int64(0), m, labels, w, c64, upper, sums, counts,
+                             inertia[0])
+    for r in range(m):
+        upper[r] = np.sqrt(upper[r]) * _UP
 
 
 _YINYANG = ("void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], i8[::1], "

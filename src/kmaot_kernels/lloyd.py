@@ -397,10 +397,10 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
 #: row lengths accumulated by generated code with the length as a constant
 #: (``_make_accumulator``); longer rows go through the loop of ``_accumulate_loop``.
 #: Built with LLVM's SLP vectorizer on (src/build_kernels.py).  JIT A/B of the whole
-#: single-thread lloyd_block, 2,000,000 rows, k=8 (min of 9, same bits): d=8 38.0
-#: against 44.2 ms, d=3 16.0 against 18.9.  Each length costs build time (numba's
-#: front end, not LLVM, dominates: ~5 s per length and CPU level); lengths 9-16 gained
-#: less (d=16, k=32: 18.0 against 19.5-20.1 ms) and at d=32 nothing
+#: single-thread lloyd_block, 2,000,000 rows (min of 9, same bits): d=8, k=8 33.9
+#: against 41.7 ms; d=5, k=16 27.1 against 33.3; d=3, k=8 16.7 against 20.0.  Each
+#: length costs build time, mostly in numba's front end (the avx2 module: 73 s without
+#: them, 105 s with lengths 2-8; 2-16 would have been ~200 s), hence no more than 8
 ACC_WIDTHS = tuple(range(2, 9))
 
 #: fused multiply-add in the generated distances: on for the AVX2 and AVX-512 builds,
@@ -429,9 +429,10 @@ def _make_accumulator(D):
     features in ``_add_row_dist`` is vectorized with a remainder and runtime alias
     checks, which cost more than the work at small D).
 
-    The squared distance is a fixed expression: pairs of squares, each pair one fused
-    multiply-add (``fma(e1, e1, e0 * e0)``; a plain sum on the baseline build), summed
-    as a pairwise tree, then added to the inertia in row order.  Compiled without
+    The squared distance is a fixed expression: the squares of features f and
+    f + ceil(D/2) summed by one fused multiply-add (``fma(e4, e4, e0 * e0)`` at D=8; a
+    plain sum on the baseline build), then those sums added by halves in the same way,
+    a tree; then the distance is added to the inertia in row order.  Compiled without
     fastmath, and explicitly so: a callee compiled for a fastmath caller inherits its
     flags unless it sets its own, and with reassociation and contraction allowed, LLVM
     evaluated the distance differently in the four loops below (their inertias
@@ -443,14 +444,20 @@ def _make_accumulator(D):
         out += [f"            x{f} = X[r, {f}] * 1.0" for f in range(D)]
         out += [f"            e{f} = x{f} - c64[j, {f}]" for f in range(D)]
         out += [f"            s{f} = sums[j, {f}]" for f in range(D)]
+        # feature f pairs with feature f + ceil(D/2), and so on at every level of the
+        # tree: each level is the sum of two contiguous halves, i.e. vector operations
+        # (pairing neighbours, f with f + 1, needed shuffles: JIT A/B at d=8, 34 against
+        # 39 ms per single-thread lloyd_block)
+        c = (D + 1) // 2
         if USE_FMA:
-            terms = [f"_fma(e{f + 1}, e{f + 1}, e{f} * e{f})" for f in range(0, D - 1, 2)]
+            terms = [f"_fma(e{f + c}, e{f + c}, e{f} * e{f})" for f in range(D // 2)]
         else:
-            terms = [f"(e{f} * e{f} + e{f + 1} * e{f + 1})" for f in range(0, D - 1, 2)]
-        terms += [f"e{D - 1} * e{D - 1}"] if D % 2 else []
+            terms = [f"(e{f} * e{f} + e{f + c} * e{f + c})" for f in range(D // 2)]
+        terms += [f"e{D // 2} * e{D // 2}"] if D % 2 else []
         while len(terms) > 1:
-            terms = ([f"({terms[a]} + {terms[a + 1]})" for a in range(0, len(terms) - 1, 2)]
-                     + terms[len(terms) - len(terms) % 2:])
+            n, c = len(terms), (len(terms) + 1) // 2
+            terms = ([f"({terms[a]} + {terms[a + c]})" for a in range(n // 2)]
+                     + ([terms[n // 2]] if n % 2 else []))
         out.append(f"            dist = {terms[0]}")
         if weighted:
             out.append("            wi = w[r]")

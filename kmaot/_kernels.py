@@ -73,17 +73,6 @@ def raise_f32_range(sq):
         "the data to float64, e.g. X.astype(np.float64)")
 
 
-def _check_f32_scores(C, mind):
-    """After a float32 kernel: the exact float64 distance of every row to its center
-    bounds ||x - shift||^2 <= 2*mind + 2*max ||c - shift||^2; refuse if that could have
-    overflowed the float32 scores.  (Non-finite rows are left to the callers, which
-    name the row.)"""
-    if mind.shape[0]:
-        mx = float(mind.max())
-        if mx != float("inf") and 2.0 * mx + 4.0 * float(C.half_csq.max()) > F32_SAFE:
-            raise_f32_range(2.0 * mx + 4.0 * float(C.half_csq.max()))
-
-
 _EMPTY = np.empty(0, dtype=F8)
 
 
@@ -108,13 +97,16 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
     dtype = C.dtype
     w = _check_pass_args(X, C, w, labels, sums, counts, inertia)
     if mind is None:
-        mind = np.empty(m) if dtype == F4 else _EMPTY
+        mind = _EMPTY
     else:
         _check_out(mind, F8, (m,), "mind")
-    _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w, labels,
-                                      mind, sums, counts, inertia)
-    if dtype == F4:
-        _check_f32_scores(C, mind)
+    worst = _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w,
+                                              labels, mind, sums, counts, inertia)
+    # float32 scores: refuse rows beyond the float32 range (rows_ok); a row with NaN or
+    # infinity makes the inertia non-finite and is named by the caller, so an infinite
+    # worst with a finite inertia is a finite row whose squared norm overflowed
+    if dtype == F4 and not worst < F32_SAFE and (worst < _INF or np.isfinite(inertia[0])):
+        raise_f32_range(worst)
 
 
 def lloyd_bounds_block(X, C, w, delta, sep, labels, lower, sums, counts, inertia, n_full,

@@ -147,6 +147,33 @@ def test_accumulation_cases_agree_bit_for_bit(level, dtype, d):
     assert np.array_equal(weighted_kept[1], mind)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("value", [2e18, 3e38])
+def test_lloyd_block_refuses_float32_rows_beyond_range(level, value):
+    """lloyd_block returns the largest squared norm of the shifted rows (no distances
+    are written for the check): finite float32 rows whose scores could overflow are
+    refused, also when that squared norm itself overflowed (3e38); a NaN row is not
+    refused here but leaves a NaN inertia, which the callers turn into an error naming
+    the row."""
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(50, 3, 4, np.float32)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), np.float32)
+
+    def run(Q):
+        out = (np.empty(len(Q), np.int32), np.zeros((4, 3)), np.zeros(4), np.zeros(1))
+        _kernels.lloyd_block(Q, C, None, out[0], None, out[1], out[2], out[3], module=mod)
+        return out
+
+    labels, sums, counts, inertia = run(X)
+    np.testing.assert_array_equal(labels, assign(X, C0)[0])
+    Q = X.copy()
+    Q[7] = value
+    with pytest.raises(ValueError, match="float32 data too spread out"):
+        run(Q)
+    Q[7] = np.nan
+    assert np.isnan(run(Q)[3][0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_split_calls_are_bit_identical(dtype):
     """Accumulating a block in several calls gives exactly the one-call result."""

@@ -362,6 +362,16 @@ def _error_scale(X, half_csq):
 
 
 @njit(nogil=True, fastmath=FAST)
+def _worst_sq(xsq, m, worst):
+    """max(worst, xsq[:m]) in float64, or infinity once some xsq is NaN or infinite."""
+    for i in range(m):
+        v = np.float64(xsq[i])
+        if not v <= worst:  # larger, or NaN
+            worst = v if v == v else np.inf
+    return worst
+
+
+@njit(nogil=True, fastmath=FAST)
 def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, inertia):
     """One Lloyd pass over a block of rows.
 
@@ -378,20 +388,26 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     sums : (k, d) float64 weighted sums of rows per center   # INOUT
     counts : (k,) float64 sum of weights per center           # INOUT
     inertia : (1,) float64 weighted sum of squared distances  # INOUT
+
+    Returns the largest ||x - shift||^2 as computed for the scores (see
+    ``assign_block``): the caller's check of the float32 range, without distances.
     """
     m_total, d = X.shape
     xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
     inert = inertia[0]
+    worst = 0.0
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
         _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq, rows)
         _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
         for i in range(m):
             labels[start + i] = bestj[i]
+        worst = _worst_sq(xsq, m, worst)
         inert = _accumulate(X, start, m, bestj, w, c64, mind, sums, counts, inert)
     inertia[0] = inert
+    return worst
 
 
 #: row lengths accumulated by generated code with the length as a constant
@@ -691,10 +707,7 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
         _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
         for i in range(m):
             labels[start + i] = bestj[i]
-        for i in range(m):
-            v = np.float64(xsq[i])
-            if not v <= worst:  # larger, or NaN
-                worst = v if v == v else np.inf
+        worst = _worst_sq(xsq, m, worst)
         if has_mind:
             for i in range(m):
                 mind[start + i] = _row_dist(X, start + i, bestj[i], c64)
@@ -738,7 +751,7 @@ def _sig(template, t):
     return template.replace("T", t)
 
 
-_LLOYD = "void(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
+_LLOYD = "f8(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], f8[::1], i4[::1], f8[::1], f8[:, ::1], f8[::1], f8[::1])"
 _ASSIGN = "f8(T[:, ::1], T[::1], T[:, ::1], T[::1], f8[:, ::1], i4[::1], f8[::1])"
 _NEAREST = "i8(T[:, ::1], f8[:, ::1], i4[::1])"
 _NEAREST_DIST = "i8(T[:, ::1], f8[:, ::1], i4[::1], f8[::1])"

@@ -102,10 +102,10 @@ def lloyd_block(X, C, w, labels, mind, sums, counts, inertia, module=None):
         _check_out(mind, F8, (m,), "mind")
     worst = _fn("lloyd_block", dtype, module)(X, C.shift, C.cs, C.half_csq, C.c64, w,
                                               labels, mind, sums, counts, inertia)
-    # float32 scores: refuse rows beyond the float32 range (rows_ok); a row with NaN or
-    # infinity makes the inertia non-finite and is named by the caller, so an infinite
-    # worst with a finite inertia is a finite row whose squared norm overflowed
-    if dtype == F4 and not worst < F32_SAFE and (worst < _INF or np.isfinite(inertia[0])):
+    # float32 scores: rows_ok refuses finite rows beyond the float32 range; a row with
+    # NaN or infinity makes the inertia non-finite and is named by the caller, so a
+    # not-ok worst with a finite inertia is a finite row whose squared norm overflowed
+    if dtype == F4 and not rows_ok(C, worst) and np.isfinite(inertia[0]):
         raise_f32_range(worst)
 
 

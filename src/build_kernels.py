@@ -108,9 +108,10 @@ def _patch_flags():
 def enable_slp():
     """Turn on LLVM's SLP (straight-line code) vectorizer, which numba leaves off by
     default: the generated per-row accumulators (kmaot_kernels.lloyd.ACC_WIDTHS) rely on
-    it to become vector code (the old kernels ran at the same speed with it on).  Read when the compiler's pass managers are created, so it
-    must be set before compiling; the JIT tools under benchmarks/ call it too, so that
-    they time the code the wheel ships."""
+    it to become vector code (the other kernels ran at the same speed with it on).
+    Read when the compiler's pass managers are created, so it must be set before
+    compiling; the JIT tools under benchmarks/ call it too, so that they time the code
+    the wheel ships."""
     from numba.core import config
 
     config.SLP_VECTORIZE = 1

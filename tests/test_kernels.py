@@ -148,6 +148,40 @@ def test_accumulation_cases_agree_bit_for_bit(level, dtype, d):
 
 
 @pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", range(2, 10))
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5, 6, 7, 8, 11])
+def test_scorers_give_exact_labels_with_near_ties(level, dtype, d, k):
+    """The fast scores of short rows are generated code (lloyd.SCORE_WIDTHS: four
+    centers per sweep, then one at a time for k % 4): every row length around them and
+    every remainder of k.  A third of the rows lie within 1e-7 (relative) of the
+    bisector of two centers, where the fast scores cannot decide: the best and
+    runner-up scores must flag them for the exact recheck, or their labels would not
+    be the float64 argmin."""
+    mod = _dispatch.kernel_module(level)
+    n = 1100  # several chunks, a partial last one
+    X, C0 = _data(n, d, k, dtype, seed=10 * d + k, offset=1.0)
+    if k > 1:
+        rng = np.random.default_rng(d * k)
+        rows = rng.choice(n, n // 3, replace=False)
+        a = rng.integers(0, k, rows.size)
+        b = (a + rng.integers(1, k, rows.size)) % k
+        ca, cb = C0[a].astype(np.float64), C0[b].astype(np.float64)
+        t = 0.5 + rng.uniform(-1e-7, 1e-7, rows.size)[:, None]
+        X[rows] = (ca + t * (cb - ca)).astype(dtype)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    ref_labels, ref_d2 = assign(X, C0)
+    labels, mind = np.empty(n, np.int32), np.empty(n)
+    sums, counts, inertia = np.zeros((k, d)), np.zeros(k), np.zeros(1)
+    _kernels.lloyd_block(X, C, None, labels, mind, sums, counts, inertia, module=mod)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(mind, ref_d2, rtol=1e-12, atol=1e-300)
+    assigned = np.empty(n, np.int32)
+    _kernels.assign_block(X, C, assigned, module=mod)
+    np.testing.assert_array_equal(assigned, ref_labels)
+
+
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("value", [2e18, 3e38])
 def test_lloyd_block_refuses_float32_rows_beyond_range(level, value):
     """lloyd_block returns the largest squared norm of the shifted rows (no distances

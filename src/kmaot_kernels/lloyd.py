@@ -203,8 +203,9 @@ _transpose_span = _make_transpose_span()
 
 
 @njit(nogil=True, fastmath=FAST)
-def _score_chunk(nb, cs, half_csq, XT, g, best, second, bj, xsq):
-    """Scores of the nb transposed rows in XT against every center.
+def _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq):
+    """Scores of the nb transposed rows in XT against every center (``_score_chunk``
+    for row lengths without a generated scorer).
 
     Two centers and four features are processed per sweep, which keeps eight
     coefficients in registers.  Fills bj[:nb] (index of the smallest score, ties to the
@@ -286,6 +287,87 @@ def _score_chunk(nb, cs, half_csq, XT, g, best, second, bj, xsq):
             for p in range(P):
                 g0[p] = g0[p] - a0 * x0[p]
         _argmin_update(g0, j, best, second, bj, P)
+
+
+#: row lengths scored by generated code with the length as a constant
+#: (``_make_scorer``); other lengths go through ``_score_loop``.
+SCORE_WIDTHS = tuple(range(2, 9))
+
+
+def _make_scorer(D):
+    """An njit ``_score_chunk`` for rows of exactly D features, written out: each sweep
+    over the lanes takes four centers and all D features at once (the D values of a
+    lane are loaded once per four centers and stay in registers, with the 4*D
+    coefficients), and updates the best and runner-up scores in the same sweep, where
+    ``_score_loop`` writes every center's scores into g and reads them back.  The
+    remaining k % 4 centers take one sweep each.  Same results as ``_score_loop`` up
+    to the rounding of the scores (covered by the error bound of ``_settle_ties``)."""
+    def center(c, j):
+        terms = " - ".join(f"a{c}_{f} * y{f}" for f in range(D))
+        return [f"            v = h{c} - {terms}",
+                "            s = min(s, max(bv, v))",
+                "            if v < bv:",
+                "                bv = v",
+                f"                bi = {j}"]
+
+    lines = [f"def _score{D}(nb, cs, half_csq, XT, g, best, second, bj, xsq):",
+             "    k = cs.shape[0]",
+             # lanes computed: nb rounded up to a multiple of 32, as in _score_loop
+             "    P = min(XT.shape[1], ((nb + 31) // 32) * 32)"]
+    lines += [f"    x{f} = XT[{f}]" for f in range(D)]
+    lines.append("    for p in range(P):")
+    lines += [f"        y{f} = x{f}[p]" for f in range(D)]
+    lines.append("        xsq[p] = " + " + ".join(f"y{f} * y{f}" for f in range(D)))
+    lines += ["        best[p] = np.inf", "        second[p] = np.inf", "        bj[p] = 0",
+              "    k4 = (k // 4) * 4",
+              "    for j in range(0, k4, 4):",
+              "        jj = np.int32(j)"]
+    for c in range(4):
+        lines.append(f"        h{c} = half_csq[j + {c}]")
+        lines += [f"        a{c}_{f} = cs[j + {c}, {f}]" for f in range(D)]
+    lines.append("        for p in range(P):")
+    lines += [f"            y{f} = x{f}[p]" for f in range(D)]
+    lines += ["            bv = best[p]", "            bi = bj[p]", "            s = second[p]"]
+    for c in range(4):
+        lines += center(c, f"jj + np.int32({c})")
+    lines += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s",
+              "    for j in range(k4, k):",
+              "        jj = np.int32(j)",
+              "        h0 = half_csq[j]"]
+    lines += [f"        a0_{f} = cs[j, {f}]" for f in range(D)]
+    lines.append("        for p in range(P):")
+    lines += [f"            y{f} = x{f}[p]" for f in range(D)]
+    lines += ["            bv = best[p]", "            bi = bj[p]", "            s = second[p]"]
+    lines += center(0, "jj")
+    lines += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s"]
+    ns = {"np": np}
+    exec(compile("\n".join(lines), f"<kmaot _score{D}>", "exec"), ns)
+    return njit(nogil=True, fastmath=FAST)(ns[f"_score{D}"])
+
+
+def _make_score_chunk():
+    """``_score_chunk``: dispatch on the row length to the generated scorers."""
+    ns = {"_score_loop": _score_loop}
+    lines = ["def _score_chunk(nb, cs, half_csq, XT, g, best, second, bj, xsq):",
+             "    d = XT.shape[0]"]
+    for D in SCORE_WIDTHS:
+        ns[f"_score{D}"] = _make_scorer(D)
+        lines += [f"    if d == {D}:",
+                  f"        _score{D}(nb, cs, half_csq, XT, g, best, second, bj, xsq)",
+                  "        return"]
+    lines.append("    _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq)")
+    exec(compile("\n".join(lines), "<kmaot _score_chunk>", "exec"), ns)
+    fn = ns["_score_chunk"]
+    fn.__doc__ = (
+        "Scores of the nb transposed rows in XT (d, P) against every center: fills "
+        "bj[:nb] (index of the smallest score 0.5*||c_j||^2 - <x, c_j>, ties to the "
+        "lowest), best[:nb], second[:nb] (smallest and second smallest score) and "
+        "xsq[:nb] (||x - shift||^2). Generated code for the lengths in SCORE_WIDTHS "
+        "(_make_scorer), _score_loop for the others; g (2, P) is scratch.")
+    return njit(nogil=True, fastmath=FAST)(fn)
+
+
+_score_chunk = _make_score_chunk()
 
 
 @njit(nogil=True, fastmath=FAST)

@@ -208,6 +208,38 @@ def test_lloyd_block_refuses_float32_rows_beyond_range(level, value):
     assert np.isnan(run(Q)[3][0])
 
 
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [3, 20])
+def test_lloyd_block_returns_largest_shifted_norm(level, dtype, d):
+    """The kernel's own result, for the float32 range check: the largest squared norm
+    of the shifted rows (eight rows at a time and a scalar remainder: every position of
+    a partial last chunk), or infinity as soon as one row holds NaN or infinity."""
+    mod = _dispatch.kernel_module(level)
+    n, k = 1101, 5
+    X, C0 = _data(n, d, k, dtype, seed=d)
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    fn = _kernels._fn("lloyd_block", np.dtype(dtype), mod)
+
+    def worst(Q):
+        return fn(Q, C.shift, C.cs, C.half_csq, C.c64, np.empty(0), np.empty(n, np.int32),
+                  np.empty(0), np.zeros((k, d)), np.zeros(k), np.zeros(1))
+
+    def largest(Q):
+        xs = Q.astype(np.float64) - C.shift.astype(np.float64)
+        return np.einsum("ij,ij->i", xs, xs).max()
+
+    np.testing.assert_allclose(worst(X), largest(X), rtol=1e-5)
+    for r in (0, 5, 7, 8, 600, n - 6, n - 5, n - 1):
+        Q = X.copy()
+        Q[r] *= 1000  # the largest row, wherever it is
+        np.testing.assert_allclose(worst(Q), largest(Q), rtol=1e-5)
+        for bad in (np.nan, np.inf, -np.inf):
+            Q = X.copy()
+            Q[r, d - 1] = bad
+            assert worst(Q) == np.inf
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_split_calls_are_bit_identical(dtype):
     """Accumulating a block in several calls gives exactly the one-call result."""

@@ -42,10 +42,18 @@ def _chunk_rows(d):
     """Rows per transposed chunk: the (d, P) chunk stays within ~16 KB (L1), except
     that wide rows get at least 128 lanes while the chunk fits 128 KB (L2): with only
     32 lanes the per-center overhead dominates (measured, JIT A/B on 2 AVX2 cores:
-    d=128 k=1024 -18%, d=384 k=64 -12%, d=256 k=256 -6%, d=768 unchanged)."""
+    d=128 k=1024 -18%, d=384 k=64 -12%, d=256 k=256 -6%, d=768 unchanged); and rows of
+    up to 16 features get 64 KB, at most 4,096 rows (below).  Results do not depend on
+    it: rows are scored independently and accumulated in row order."""
     p = 4096 // d
     if p > 512:
         p = 512
+    if d <= 16:
+        # short rows: 64 KB (L2); every chunk costs a few dozen calls and reference
+        # count updates (atomic), which at 512 rows of 8 features took ~8% of the pass
+        # (perf, W3); JIT A/B of lloyd_block against 512 rows (with _worst_sq
+        # vectorized): d=8 k=8 0.87x the time, d=3 0.89, d=5 k=16 0.90, d=12 0.93
+        p = min(4096, 16384 // d)
     if p < 128:
         p = min(128, 32768 // d)
     p = (p // 32) * 32
@@ -445,12 +453,43 @@ def _error_scale(X, half_csq):
 
 @njit(nogil=True, fastmath=FAST)
 def _worst_sq(xsq, m, worst):
-    """max(worst, xsq[:m]) in float64, or infinity once some xsq is NaN or infinite."""
-    for i in range(m):
+    """max(worst, xsq[:m]) in float64, or infinity once some xsq is NaN or infinite.
+
+    Branch-free and eight lanes at a time, so that it vectorizes (a single running
+    maximum with NaN semantics stays scalar): a NaN or an infinity is caught by
+    ``v * 0.0``, which is NaN for both (fastmath here has no nnan: not folded to 0)."""
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = worst
+    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
+    m8 = (m // 8) * 8
+    for i in range(0, m8, 8):
+        v0, v1 = np.float64(xsq[i]), np.float64(xsq[i + 1])
+        v2, v3 = np.float64(xsq[i + 2]), np.float64(xsq[i + 3])
+        v4, v5 = np.float64(xsq[i + 4]), np.float64(xsq[i + 5])
+        v6, v7 = np.float64(xsq[i + 6]), np.float64(xsq[i + 7])
+        b0, b1, b2, b3 = b0 + v0 * 0.0, b1 + v1 * 0.0, b2 + v2 * 0.0, b3 + v3 * 0.0
+        b4, b5, b6, b7 = b4 + v4 * 0.0, b5 + v5 * 0.0, b6 + v6 * 0.0, b7 + v7 * 0.0
+        m0, m1 = (v0 if v0 > m0 else m0), (v1 if v1 > m1 else m1)
+        m2, m3 = (v2 if v2 > m2 else m2), (v3 if v3 > m3 else m3)
+        m4, m5 = (v4 if v4 > m4 else m4), (v5 if v5 > m5 else m5)
+        m6, m7 = (v6 if v6 > m6 else m6), (v7 if v7 > m7 else m7)
+    mx = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+    bad = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
+    for i in range(m8, m):
         v = np.float64(xsq[i])
-        if not v <= worst:  # larger, or NaN
-            worst = v if v == v else np.inf
-    return worst
+        bad += v * 0.0
+        mx = v if v > mx else mx
+    if bad != 0.0:  # NaN
+        return np.inf
+    return mx
+
+
+@njit(nogil=True, fastmath=FAST)
+def _labels_out(bestj, m, labels, start):
+    """labels[start:start + m] = bestj[:m] (unsigned indices: no negative-index
+    wraparound, so the copy vectorizes)."""
+    u0 = np.uint64(start)
+    for i in range(m):
+        labels[u0 + np.uint64(i)] = bestj[i]
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -484,8 +523,7 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
         m = min(P, m_total - start)
         _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq, rows)
         _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
-        for i in range(m):
-            labels[start + i] = bestj[i]
+        _labels_out(bestj, m, labels, start)
         worst = _worst_sq(xsq, m, worst)
         inert = _accumulate(X, start, m, bestj, w, c64, mind, sums, counts, inert)
     inertia[0] = inert
@@ -787,8 +825,7 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
         m = min(P, m_total - start)
         _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq, rows)
         _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
-        for i in range(m):
-            labels[start + i] = bestj[i]
+        _labels_out(bestj, m, labels, start)
         worst = _worst_sq(xsq, m, worst)
         if has_mind:
             for i in range(m):

@@ -149,6 +149,16 @@ def _transpose_rows(X, rows, nb, shift, XT):
             XT[f, p] = X[r, f] - shift[f]
 
 
+def _generated(lines, name, ns, fastmath=FAST, doc=None):
+    """njit of the function ``name`` written out in ``lines`` (source generated at
+    import, with the names it uses in ``ns``); ``doc`` becomes its docstring."""
+    exec(compile("\n".join(lines), f"<kmaot {name}>", "exec"), ns)
+    fn = ns[name]
+    if doc is not None:
+        fn.__doc__ = doc
+    return njit(nogil=True, fastmath=fastmath)(fn)
+
+
 #: row lengths whose contiguous rows are transposed by generated code with the length
 #: as a constant (``_make_span_transposer``).  JIT A/B against ``_transpose_rows`` on
 #: 64 MB of float32 rows, one thread: d=2 0.52x the time, 3 0.46, 4 0.69, 5 0.73,
@@ -175,8 +185,7 @@ def _make_span_transposer(D):
     for f in range(D):
         lines.append(f"        t{f}[p] = Xf[b + np.uint64({f})] - s{f}")
     ns = {"np": np}
-    exec(compile("\n".join(lines), f"<kmaot _span{D}>", "exec"), ns)
-    return njit(nogil=True, fastmath=FAST)(ns[f"_span{D}"])
+    return _generated(lines, f"_span{D}", ns)
 
 
 def _make_transpose_span():
@@ -198,13 +207,10 @@ def _make_transpose_span():
               "        for f in range(d):",
               "            XT[f, p] = X[r, f] - shift[f]"]
     ns["_transpose_rows"] = _transpose_rows
-    exec(compile("\n".join(lines), "<kmaot _transpose_span>", "exec"), ns)
-    fn = ns["_transpose_span"]
-    fn.__doc__ = ("XT[:, p] = X[start + p] - shift for p < nb: contiguous rows, "
-                  "transposed by generated code for the lengths in SPAN_WIDTHS, by "
-                  "_transpose_rows (rows: (P,) int64 scratch) up to 16 features, by a "
-                  "loop over features beyond.")
-    return njit(nogil=True, fastmath=FAST)(fn)
+    return _generated(lines, "_transpose_span", ns, doc=(
+        "XT[:, p] = X[start + p] - shift for p < nb: contiguous rows, transposed by "
+        "generated code for the lengths in SPAN_WIDTHS, by _transpose_rows (rows: (P,) "
+        "int64 scratch) up to 16 features, by a loop over features beyond."))
 
 
 _transpose_span = _make_transpose_span()
@@ -329,30 +335,27 @@ def _make_scorer(D):
     lines += [f"        y{f} = x{f}[p]" for f in range(D)]
     lines.append("        xsq[p] = " + " + ".join(f"y{f} * y{f}" for f in range(D)))
     lines += ["        best[p] = np.inf", "        second[p] = np.inf", "        bj[p] = 0",
-              "    k4 = (k // 4) * 4",
-              "    for j in range(0, k4, 4):"]
-    for c in range(4):
-        lines.append(f"        i{c} = np.int32(j + {c})")
-        lines.append(f"        h{c} = half_csq[j + {c}]")
-        lines += [f"        a{c}_{f} = cs[j + {c}, {f}]" for f in range(D)]
-    lines.append("        for p in range(P):")
-    lines += [f"            y{f} = x{f}[p]" for f in range(D)]
-    lines += ["            bv = best[p]", "            bi = bj[p]", "            s = second[p]"]
-    for c in range(4):
-        lines += center(c)
-    lines += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s",
-              "    for j in range(k4, k):",
-              "        i0 = np.int32(j)",
-              "        h0 = half_csq[j]"]
-    lines += [f"        a0_{f} = cs[j, {f}]" for f in range(D)]
-    lines.append("        for p in range(P):")
-    lines += [f"            y{f} = x{f}[p]" for f in range(D)]
-    lines += ["            bv = best[p]", "            bi = bj[p]", "            s = second[p]"]
-    lines += center(0)
-    lines += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s"]
+              "    k4 = (k // 4) * 4"]
+
+    def sweep(centers):
+        """One pass over the lanes for the centers j + c, c in range(centers)."""
+        out = []
+        for c in range(centers):
+            out.append(f"        i{c} = np.int32(j + {c})")
+            out.append(f"        h{c} = half_csq[j + {c}]")
+            out += [f"        a{c}_{f} = cs[j + {c}, {f}]" for f in range(D)]
+        out.append("        for p in range(P):")
+        out += [f"            y{f} = x{f}[p]" for f in range(D)]
+        out += ["            bv = best[p]", "            bi = bj[p]", "            s = second[p]"]
+        for c in range(centers):
+            out += center(c)
+        out += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s"]
+        return out
+
+    lines += ["    for j in range(0, k4, 4):"] + sweep(4)
+    lines += ["    for j in range(k4, k):"] + sweep(1)
     ns = {"np": np}
-    exec(compile("\n".join(lines), f"<kmaot _score{D}>", "exec"), ns)
-    return njit(nogil=True, fastmath=FAST)(ns[f"_score{D}"])
+    return _generated(lines, f"_score{D}", ns)
 
 
 def _make_score_chunk():
@@ -366,15 +369,12 @@ def _make_score_chunk():
                   f"        _score{D}(nb, cs, half_csq, XT, g, best, second, bj, xsq)",
                   "        return"]
     lines.append("    _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq)")
-    exec(compile("\n".join(lines), "<kmaot _score_chunk>", "exec"), ns)
-    fn = ns["_score_chunk"]
-    fn.__doc__ = (
+    return _generated(lines, "_score_chunk", ns, doc=(
         "Scores of the nb transposed rows in XT (d, P) against every center: fills "
         "bj[:nb] (index of the smallest score 0.5*||c_j||^2 - <x, c_j>, ties to the "
         "lowest), best[:nb], second[:nb] (smallest and second smallest score) and "
         "xsq[:nb] (||x - shift||^2). Generated code for the lengths in SCORE_WIDTHS "
-        "(_make_scorer), _score_loop for the others; g (2, P) is scratch.")
-    return njit(nogil=True, fastmath=FAST)(fn)
+        "(_make_scorer), _score_loop for the others; g (2, P) is scratch."))
 
 
 _score_chunk = _make_score_chunk()
@@ -646,8 +646,7 @@ def _make_accumulator(D):
             lines += row(weighted, keep)
     lines.append("    return inert")
     ns = {"np": np, "_fma": _fma, "_prefetch": _prefetch}
-    exec(compile("\n".join(lines), f"<kmaot _acc{D}>", "exec"), ns)
-    return njit(nogil=True, fastmath=False)(ns[f"_acc{D}"])
+    return _generated(lines, f"_acc{D}", ns, fastmath=False)
 
 
 def _make_accumulate():
@@ -662,10 +661,7 @@ def _make_accumulate():
                   f"        return _acc{D}(X, start, m, lab, w, c64, mind, sums, counts, inert)"]
     lines.append("    return _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert)")
     ns["_accumulate_loop"] = _accumulate_loop
-    exec(compile("\n".join(lines), "<kmaot _accumulate>", "exec"), ns)
-    fn = ns["_accumulate"]
-    fn.__doc__ = _accumulate_loop.__doc__
-    return njit(nogil=True, fastmath=FAST)(fn)
+    return _generated(lines, "_accumulate", ns, doc=_accumulate_loop.__doc__)
 
 
 @njit(nogil=True, fastmath=FAST)

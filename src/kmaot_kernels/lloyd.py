@@ -159,6 +159,20 @@ def _generated(lines, name, ns, fastmath=FAST, doc=None):
     return njit(nogil=True, fastmath=fastmath)(fn)
 
 
+def _dispatch(name, params, d_expr, kernels, fallback, doc):
+    """njit ``name(params)``: calls kernels[d] (d = ``d_expr``, the row length) where
+    a kernel was generated for that length, else ``fallback``, with the same arguments,
+    and returns what it returns."""
+    args = ", ".join(params)
+    ns = {"_fallback": fallback}
+    lines = [f"def {name}({args}):", f"    d = {d_expr}"]
+    for D, kernel in kernels.items():
+        ns[f"_k{D}"] = kernel
+        lines += [f"    if d == {D}:", f"        return _k{D}({args})"]
+    lines.append(f"    return _fallback({args})")
+    return _generated(lines, name, ns, doc=doc)
+
+
 #: row lengths whose contiguous rows are transposed by generated code with the length
 #: as a constant (``_make_span_transposer``).  JIT A/B against ``_transpose_rows`` on
 #: 64 MB of float32 rows, one thread: d=2 0.52x the time, 3 0.46, 4 0.69, 5 0.73,
@@ -172,7 +186,7 @@ def _make_span_transposer(D):
     features, written out feature by feature so that the loop over rows vectorizes
     with wide loads and in-register shuffles (an interleaved access of constant
     stride D); a loop over features in the body would keep it scalar."""
-    lines = [f"def _span{D}(X, start, nb, shift, XT):",
+    lines = [f"def _span{D}(X, start, nb, shift, XT, rows):",  # rows: unused
              "    Xf = X.reshape(X.size)",
              "    u0 = np.uint64(start)"]
     for f in range(D):
@@ -188,32 +202,29 @@ def _make_span_transposer(D):
     return _generated(lines, f"_span{D}", ns)
 
 
-def _make_transpose_span():
-    """``_transpose_span``: dispatch on the row length to the generated transposers."""
-    ns = {"np": np}
-    lines = ["def _transpose_span(X, start, nb, shift, XT, rows):",
-             "    d = X.shape[1]"]
-    for D in SPAN_WIDTHS:
-        ns[f"_span{D}"] = _make_span_transposer(D)
-        lines += [f"    if d == {D}:", f"        _span{D}(X, start, nb, shift, XT)",
-                  "        return"]
-    lines += ["    if d <= 16:",
-              "        for i in range(nb):",
-              "            rows[i] = start + i",
-              "        _transpose_rows(X, rows, nb, shift, XT)",
-              "        return",
-              "    for p in range(nb):",
-              "        r = start + p",
-              "        for f in range(d):",
-              "            XT[f, p] = X[r, f] - shift[f]"]
-    ns["_transpose_rows"] = _transpose_rows
-    return _generated(lines, "_transpose_span", ns, doc=(
-        "XT[:, p] = X[start + p] - shift for p < nb: contiguous rows, transposed by "
-        "generated code for the lengths in SPAN_WIDTHS, by _transpose_rows (rows: (P,) "
-        "int64 scratch) up to 16 features, by a loop over features beyond."))
+@njit(nogil=True, fastmath=FAST)
+def _transpose_span_loop(X, start, nb, shift, XT, rows):
+    """``_transpose_span`` for lengths without a generated transposer:
+    ``_transpose_rows`` (eight rows at a time) up to 16 features, a loop over features
+    beyond."""
+    d = X.shape[1]
+    if d <= 16:
+        for i in range(nb):
+            rows[i] = start + i
+        _transpose_rows(X, rows, nb, shift, XT)
+        return
+    for p in range(nb):
+        r = start + p
+        for f in range(d):
+            XT[f, p] = X[r, f] - shift[f]
 
 
-_transpose_span = _make_transpose_span()
+_transpose_span = _dispatch(
+    "_transpose_span", ("X", "start", "nb", "shift", "XT", "rows"), "X.shape[1]",
+    {D: _make_span_transposer(D) for D in SPAN_WIDTHS}, _transpose_span_loop,
+    "XT[:, p] = X[start + p] - shift for p < nb: contiguous rows, transposed by "
+    "generated code for the lengths in SPAN_WIDTHS, by _transpose_span_loop for the "
+    "others (rows: (P,) int64 scratch).")
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -358,26 +369,14 @@ def _make_scorer(D):
     return _generated(lines, f"_score{D}", ns)
 
 
-def _make_score_chunk():
-    """``_score_chunk``: dispatch on the row length to the generated scorers."""
-    ns = {"_score_loop": _score_loop}
-    lines = ["def _score_chunk(nb, cs, half_csq, XT, g, best, second, bj, xsq):",
-             "    d = XT.shape[0]"]
-    for D in SCORE_WIDTHS:
-        ns[f"_score{D}"] = _make_scorer(D)
-        lines += [f"    if d == {D}:",
-                  f"        _score{D}(nb, cs, half_csq, XT, g, best, second, bj, xsq)",
-                  "        return"]
-    lines.append("    _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq)")
-    return _generated(lines, "_score_chunk", ns, doc=(
+_score_chunk = _dispatch(
+    "_score_chunk", ("nb", "cs", "half_csq", "XT", "g", "best", "second", "bj", "xsq"),
+    "XT.shape[0]", {D: _make_scorer(D) for D in SCORE_WIDTHS}, _score_loop, (
         "Scores of the nb transposed rows in XT (d, P) against every center: fills "
         "bj[:nb] (index of the smallest score 0.5*||c_j||^2 - <x, c_j>, ties to the "
         "lowest), best[:nb], second[:nb] (smallest and second smallest score) and "
         "xsq[:nb] (||x - shift||^2). Generated code for the lengths in SCORE_WIDTHS "
         "(_make_scorer), _score_loop for the others; g (2, P) is scratch."))
-
-
-_score_chunk = _make_score_chunk()
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -649,21 +648,6 @@ def _make_accumulator(D):
     return _generated(lines, f"_acc{D}", ns, fastmath=False)
 
 
-def _make_accumulate():
-    """``_accumulate``: the generated accumulators for the lengths in ACC_WIDTHS, a loop
-    over features (``_add_row_dist``) for the others."""
-    ns = {"np": np}
-    lines = ["def _accumulate(X, start, m, lab, w, c64, mind, sums, counts, inert):",
-             "    d = X.shape[1]"]
-    for D in ACC_WIDTHS:
-        ns[f"_acc{D}"] = _make_accumulator(D)
-        lines += [f"    if d == {D}:",
-                  f"        return _acc{D}(X, start, m, lab, w, c64, mind, sums, counts, inert)"]
-    lines.append("    return _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert)")
-    ns["_accumulate_loop"] = _accumulate_loop
-    return _generated(lines, "_accumulate", ns, doc=_accumulate_loop.__doc__)
-
-
 @njit(nogil=True, fastmath=FAST)
 def _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert):
     """Add the rows start..start+m-1 of X, in row order, to their centers lab[:m]:
@@ -729,7 +713,12 @@ def _add_row_dist(X, r, j, wi, c64, sums):
     return dist
 
 
-_accumulate = _make_accumulate()
+#: ``_accumulate``: the generated accumulators for the lengths in ACC_WIDTHS,
+#: ``_accumulate_loop`` (a loop over features, ``_add_row_dist``) for the others
+_accumulate = _dispatch(
+    "_accumulate", ("X", "start", "m", "lab", "w", "c64", "mind", "sums", "counts", "inert"),
+    "X.shape[1]", {D: _make_accumulator(D) for D in ACC_WIDTHS}, _accumulate_loop,
+    _accumulate_loop.__doc__)
 
 
 @njit(nogil=True, fastmath=FAST)

@@ -30,6 +30,33 @@ TARGETS = {
     "avx512": "skylake-avx512",
 }
 
+#: kmaot CPU level -> LLVM target features on top of the cpu's own.  LLVM tunes
+#: skylake-avx512 to prefer 256-bit vectors; "-prefer-256-bit" lets the vectorizers
+#: use the 512-bit registers (measured in the avx512 module, see _tune_for)
+FEATURES = {
+    "avx512": "-prefer-256-bit",
+}
+
+
+def _tune_for(target):
+    """Make numba optimize for the CPU level being built, not for the build machine.
+
+    pycc compiles the exported functions with a code generator for ``target_cpu``, but
+    every ``@njit`` helper they call (all the hot loops) is compiled and optimized by
+    numba's JIT code generator, which targets the host CPU, and only then linked into
+    the module: the vector widths and the cost model were the build machine's (the
+    instructions are the target's, as the final code generation is).  numba reads
+    NUMBA_CPU_NAME / NUMBA_CPU_FEATURES when it is imported, so this runs first.
+    Measured on an AVX-512 build machine (Emerald Rapids), the avx512 module, one
+    thread, same results: lloyd_block 300,000 x 32, k=64 24.9 and 26.8 ms against 48.0
+    and 31.2 before; 50,000 x 128, k=1024 153.4 and 168.1 against 244.0 and 240.0;
+    assign_block of 1,000 rows (d=32, k=64; predict's path) 70 and 77 us against 147
+    and 85; 2,000,000 x 8, k=8 unchanged (18.1-20.0 ms)."""
+    if "numba" in sys.modules:
+        raise RuntimeError("build_kernels: numba was imported before the CPU level was set")
+    os.environ["NUMBA_CPU_NAME"] = TARGETS[target] or "generic"
+    os.environ["NUMBA_CPU_FEATURES"] = FEATURES.get(target, "")
+
 
 class CompilerError(RuntimeError):
     """No working C compiler: the kernels cannot be built."""
@@ -88,6 +115,14 @@ def check_compiler():
     return cmd
 
 
+def _patch_features(features):
+    """Give pycc's own code generator (the exported functions' bodies) the same extra
+    features: it asks the cpu name alone."""
+    from numba.core import codegen
+
+    codegen.AOTCPUCodegen._customize_tm_features = lambda self: features
+
+
 def _patch_flags():
     """Make pycc compile every export with the GIL released."""
     import numba.pycc.compiler as pycc_compiler
@@ -118,9 +153,11 @@ def enable_slp():
 
 
 def build(target, output_dir):
+    _tune_for(target)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     _patch_flags()
+    _patch_features(FEATURES.get(target, ""))
     enable_slp()
     # the generated distances use fused multiply-add where the CPU level has it
     # (kmaot_kernels.lloyd.USE_FMA): the baseline x86-64 level has not

@@ -126,14 +126,20 @@ class Bounds:
 
         Expanded form on centers relative to the shift, one float64 matrix product;
         the rounding error of ||a||^2 + ||b||^2 - 2 a.b is below
-        (d + 2) * eps * (||a||^2 + ||b||^2), and twice that is subtracted."""
+        (d + 2) * eps * (||a||^2 + ||b||^2), and more than twice that is subtracted
+        (the norms are scaled by 1 - 2 (d + 4) eps, which also covers the rounding of
+        that product and of the two additions).  Built in place in the (k, k) product
+        (k=1024, d=128: 7 ms against 12 with temporaries)."""
         c = C.c64 - C.shift.astype(F8)
         k, d = c.shape
         if k == 1:
             return np.full(1, np.inf)
         sq = np.einsum("ij,ij->i", c, c)
-        tot = sq[:, None] + sq[None, :]
-        D = tot - 2.0 * (c @ c.T) - 2.0 * (d + 2) * np.finfo(F8).eps * tot
+        sq *= 1.0 - 2.0 * (d + 4) * np.finfo(F8).eps
+        D = c @ c.T
+        D *= -2.0
+        D += sq[:, None]
+        D += sq[None, :]
         np.fill_diagonal(D, np.inf)
         return 0.5 * np.sqrt(np.maximum(D.min(axis=1), 0.0))
 

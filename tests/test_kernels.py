@@ -27,6 +27,9 @@ def _data(n, d, k, dtype, seed=0, offset=0.0):
                                    # the plain loop past 16 features
                                    (1100, 4, 5), (1100, 5, 6), (1100, 6, 3), (1100, 7, 9),
                                    (1100, 17, 4),
+                                   # past 16 features: 8x8 tiles (lloyd._tr8), with
+                                   # partial row and feature tiles and whole ones
+                                   (1100, 24, 6), (1003, 31, 5), (517, 40, 7),
                                    # past the generated accumulators (lloyd.ACC_WIDTHS)
                                    (1100, 9, 4)])
 @pytest.mark.parametrize("weighted", [False, True])

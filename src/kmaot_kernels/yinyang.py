@@ -62,20 +62,42 @@ def _store_down(v):
 
 
 @njit(nogil=True, fastmath=FAST)
-def _decay_row(lower_r, gdelta, sep_a):
-    """Decays one row's group bounds lower_r (G,) float32 INOUT by the groups' largest
-    displacements gdelta (rounded down, stored as float32 lower bounds) and returns the
-    row's bound on the distance to every other center: the smallest decayed group
-    bound, or sep_a (Hamerly's second test) when that is larger.  Step (1) of both
-    ``yinyang_block`` and ``yinyang_filter``."""
+def _min8(a, r):
+    """Smallest element of row r of a (float32, no NaN, at least one column), eight
+    lanes at a time so that it vectorizes (a single running minimum stays scalar:
+    fastmath here has no nnan)."""
+    v = a[r]
+    n = v.shape[0]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = v[0]
+    n8 = (n // 8) * 8
+    for i in range(0, n8, 8):
+        m0, m1 = (v[i] if v[i] < m0 else m0), (v[i + 1] if v[i + 1] < m1 else m1)
+        m2, m3 = (v[i + 2] if v[i + 2] < m2 else m2), (v[i + 3] if v[i + 3] < m3 else m3)
+        m4, m5 = (v[i + 4] if v[i + 4] < m4 else m4), (v[i + 5] if v[i + 5] < m5 else m5)
+        m6, m7 = (v[i + 6] if v[i + 6] < m6 else m6), (v[i + 7] if v[i + 7] < m7 else m7)
+    mn = min(min(min(m0, m1), min(m2, m3)), min(min(m4, m5), min(m6, m7)))
+    for i in range(n8, n):
+        mn = v[i] if v[i] < mn else mn
+    return mn
+
+
+@njit(nogil=True, fastmath=FAST)
+def _decay_row(lower, r, gdelta, sep_a):
+    """Decays the group bounds of row r of lower (m, G) float32 INOUT by the groups'
+    largest displacements gdelta (rounded down, stored as float32 lower bounds:
+    _store_down as a select) and returns the row's bound on the distance to every other center: the
+    smallest decayed group bound, or sep_a (Hamerly's second test) when that is larger.
+    Step (1) of both ``yinyang_block`` and ``yinyang_filter``.  The decay and the
+    minimum are separate loops (with the minimum inside, neither vectorized), and the
+    row is addressed through (lower, r), not a view: JIT, one 2,048-row piece of W2's
+    third pass, one thread, same results: yinyang_filter 0.31 ms against 0.53-0.81."""
     eps = 4.0 * np.finfo(np.float64).eps
-    lmin = np.inf
-    for g in range(lower_r.shape[0]):
-        lo = np.float64(lower_r[g]) - gdelta[g]
-        lo = lo - eps * (lo + gdelta[g])
-        v = _store_down(lo)
-        lower_r[g] = v
-        lmin = min(lmin, np.float64(v))
+    for g in range(lower.shape[1]):
+        gd = gdelta[g]
+        lo = np.float64(lower[r, g]) - gd
+        lo = lo - eps * (lo + gd)
+        lower[r, g] = np.float32(lo * (1.0 - 1e-6)) if lo > 0.0 else np.float32(0.0)
+    lmin = np.float64(_min8(lower, r))
     return sep_a if sep_a > lmin else lmin
 
 
@@ -280,8 +302,8 @@ def yinyang_block(X, shift, cg, hg, c64, order, gstart, group_of, w, delta, gdel
         for i in range(m):
             r = start + i
             a = labels[r]
+            lmin = _decay_row(lower, r, gdelta, sep[a])
             lower_r = lower[r]
-            lmin = _decay_row(lower_r, gdelta, sep[a])
             if lmin * _DOWN > (upper[r] + delta[a]) * _UP:
                 continue
             # tighten the upper bound to the exact distance
@@ -431,7 +453,7 @@ def yinyang_filter(X, shift, c64, delta, gdelta, sep, labels, upper, lower, work
     nw = 0
     for r in range(m):
         a = labels[r]
-        lmin = _decay_row(lower[r], gdelta, sep[a])
+        lmin = _decay_row(lower, r, gdelta, sep[a])
         if lmin * _DOWN > (upper[r] + delta[a]) * _UP:
             continue
         # tighten the upper bound to the exact distance

@@ -40,10 +40,15 @@ def block_rows(n_features, n_clusters):
     """Rows per reduction block: a function of the problem shape only.
 
     About 2**25 multiply-adds of assignment work per block (so that per-block Python
-    overhead stays small), a power of two between 2,048 and 65,536 rows.
+    overhead stays small) and at least 8 rows per cluster (every block allocates and
+    folds its own (n_clusters, n_features) float64 sums, in the caller's thread: at
+    k=1024, d=128 that is 1 MB per 2,048 rows), a power of two between 2,048 and
+    65,536 rows.
     """
-    work = max(1, int(n_features) * max(1, int(n_clusters)))
+    k = max(1, int(n_clusters))
+    work = max(1, int(n_features) * k)
     b = 2 ** max(0, (2**25 // work).bit_length() - 1)
+    b = max(b, 2 ** max(0, (8 * k - 1).bit_length()))
     return int(min(65536, max(2048, b)))
 
 

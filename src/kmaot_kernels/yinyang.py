@@ -492,68 +492,83 @@ def _exact_all(X, r, c64, order, gstart, lower_r, dbuf):
     return b
 
 
-# The loops over lanes (listed rows) are separate functions, not inlined, written with
-# selects and writing to another array than they read: LLVM turns a store of
-# "new if better else the old value" into a masked store (vmaskmovps), which AMD cores
-# execute slowly (measured: those loops ran 2-3x slower).
+# The loops over lanes (listed rows) write "new if better else the old value" as a
+# select stored to another array than the one read (ping-pong between two rows): LLVM
+# turns a conditional store into a masked store (vmaskmovps), which AMD cores execute
+# slowly (measured: those loops ran 2-3x slower).  They all live in one function that
+# indexes 2-D scratch arrays: one call per group with array views as arguments cost
+# an atomic reference count update per view (13% of yinyang_scored in perf).
 @njit(nogil=True, fastmath=FAST)
-def _group_min(ST, hg, p0, p1, out, tmp, nq):
-    """out[i] = min over the sorted centers p0 <= p < p1 of hg[p] - ST[p, i], two
-    centers per sweep, the sweeps alternating between tmp and out (a NaN score never
-    wins, so a row of NaN keeps its first score)."""
-    sweeps = (p1 - p0) // 2
-    src = out  # an even number of sweeps ends where the first center was written
-    dst = tmp
-    if sweeps % 2 == 1:
-        src = tmp
-        dst = out
-    h = hg[p0]
-    st = ST[p0]
-    for i in range(nq):
-        src[i] = h - st[i]
-    p = p0 + 1
-    while p < p1:
-        h0 = hg[p]
-        s0 = ST[p]
-        # a lone last center is taken twice
-        p2 = p + 1 if p + 1 < p1 else p
-        h1 = hg[p2]
-        s1 = ST[p2]
-        for i in range(nq):
-            v0 = h0 - s0[i]
-            v1 = h1 - s1[i]
-            v = v1 if v1 < v0 else v0
-            o = src[i]
-            dst[i] = v if v < o else o
-        src, dst = dst, src
-        p += 2
-
-
-@njit(nogil=True, fastmath=FAST)
-def _lane_merge(gmg, g, bv, sv, bg, bv_out, sv_out, bg_out, nq):
-    """Lanes: group g's best score gmg joins the best (bv, its group bg) and the best of
-    the other groups (sv), written to the _out arrays."""
-    for i in range(nq):
-        v1 = gmg[i]
-        b = bv[i]
-        s = sv[i]
-        gi = bg[i]  # loaded unconditionally: a load in a branch becomes a masked load
-        lt = v1 < b
-        mn = v1 if v1 < s else s
-        sv_out[i] = b if lt else mn
-        bv_out[i] = v1 if lt else b
-        bg_out[i] = g if lt else gi
-
-
-@njit(nogil=True, fastmath=FAST)
-def _lane_bounds(gs, xl, bl, out, nq):
-    """Lanes of yinyang_scored: out[i] (float32) a lower bound of the distance of every
-    center whose score is >= gs[i] (_lower_from_score then _store_down, as selects)."""
+def _lanes_by_group(ST, hg, gstart, gm, lb, lanes, ilanes, xl, bl, nq):
+    """For every group g and lane i < nq (a listed row): gm[g, i], the best score
+    hg[p] - ST[p, i] over the group's sorted centers p (two centers per sweep; a NaN
+    score never wins, so a row of NaN keeps its first score); lb[g, i] (float32) a
+    lower bound of the distance of every center scoring >= gm[g, i]
+    (_lower_from_score then _store_down, as selects); and, over all groups, the best
+    score, its group and the best score of the other groups.  Returns the row of
+    lanes (0 or 1) holding the best scores: the other groups' best is two rows below
+    it in lanes, the group in the same row of ilanes.  lanes (5, q): rows 0-1 best
+    (ping-pong), 2-3 second, 4 scratch of the group minimum; ilanes (2, q)."""
+    G = gstart.shape[0] - 1
     shrink = (1.0 - 1e-7) * (1.0 - 1e-6)
+    inf = hg[0] - hg[0] + np.inf  # infinity in the data dtype
     for i in range(nq):
-        lo2 = xl[i] + 2.0 * np.float64(gs[i]) - 8.0 * bl[i]
-        lo2 = lo2 if lo2 > 0.0 else 0.0
-        out[i] = np.float32(np.sqrt(lo2) * shrink)
+        lanes[0, i] = inf
+        lanes[2, i] = inf
+        ilanes[0, i] = 0
+    cur = 0
+    for g in range(G):
+        p0 = gstart[g]
+        p1 = gstart[g + 1]
+        # the group minimum alternates between gm[g] and lanes[4]; it starts where an
+        # even number of sweeps ends in gm[g]
+        in_gm = ((p1 - p0) // 2) % 2 == 0
+        h = hg[p0]
+        if in_gm:
+            for i in range(nq):
+                gm[g, i] = h - ST[p0, i]
+        else:
+            for i in range(nq):
+                lanes[4, i] = h - ST[p0, i]
+        p = p0 + 1
+        while p < p1:
+            # a lone last center is taken twice
+            p2 = p + 1 if p + 1 < p1 else p
+            h0 = hg[p]
+            h1 = hg[p2]
+            if in_gm:
+                for i in range(nq):
+                    v0 = h0 - ST[p, i]
+                    v1 = h1 - ST[p2, i]
+                    v = v1 if v1 < v0 else v0
+                    o = gm[g, i]
+                    lanes[4, i] = v if v < o else o
+            else:
+                for i in range(nq):
+                    v0 = h0 - ST[p, i]
+                    v1 = h1 - ST[p2, i]
+                    v = v1 if v1 < v0 else v0
+                    o = lanes[4, i]
+                    gm[g, i] = v if v < o else o
+            in_gm = not in_gm
+            p += 2
+        nxt = 1 - cur
+        gg = np.int32(g)
+        for i in range(nq):
+            v1 = gm[g, i]
+            b = lanes[cur, i]
+            s = lanes[cur + 2, i]
+            gi = ilanes[cur, i]  # loaded unconditionally: a load in a branch is masked
+            lt = v1 < b
+            mn = v1 if v1 < s else s
+            lanes[nxt + 2, i] = b if lt else mn
+            lanes[nxt, i] = v1 if lt else b
+            ilanes[nxt, i] = gg if lt else gi
+            lo2 = xl[i] + 2.0 * np.float64(v1) - 8.0 * bl[i]
+            lo2 = lo2 if lo2 > 0.0 else 0.0
+            lb[g, i] = np.float32(np.sqrt(lo2) * shrink)
+        cur = nxt
+    return cur
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -568,43 +583,52 @@ def yinyang_scored(X, ST, q0, work, xsq, hg, c64, order, gstart, labels, lower, 
     int32, dbuf (k,) float64.
 
     Per group, the best score of every lane (listed row) and its bound, in loops over
-    lanes that vectorize; then per row, its best group again for the position of the
-    best center and the group's second best.  A row gets the nearest center by its fast
-    score unless the runner-up is within the error bound (then _exact_all), and for
-    every group the bound of its nearest center other than the row's own.
+    lanes that vectorize (``_lanes_by_group``); the bounds go to the rows eight at a
+    time; then per row, its best group again for the position of the best center and
+    the group's second best.  A row gets the nearest center by its fast score unless
+    the runner-up is within the error bound (then _exact_all, which rewrites all of
+    its bounds), and for every group the bound of its nearest center other than the
+    row's own.
     """
     k, nq = ST.shape
     G = gstart.shape[0] - 1
     factor, cmax = _error_scale(X, hg)
     inf = hg[0] - hg[0] + np.inf  # infinity in the data dtype
-    bv = lanes[0]
-    sv = lanes[1]
-    bv2 = lanes[2]
-    sv2 = lanes[3]
-    tmp = lanes[4]
-    bg = ilanes[0]
-    bg2 = ilanes[1]
-    xl = flanes[0]
-    bl = flanes[1]
     for i in range(nq):
-        bv[i] = inf
-        sv[i] = inf
-        bg[i] = 0
         xq = xsq[q0 + i]
-        xl[i] = xq
-        bl[i] = factor * (xq + cmax)
-    for g in range(G):
-        _group_min(ST, hg, gstart[g], gstart[g + 1], gm[g], tmp, nq)
-        _lane_merge(gm[g], np.int32(g), bv, sv, bg, bv2, sv2, bg2, nq)
-        bv, bv2 = bv2, bv
-        sv, sv2 = sv2, sv
-        bg, bg2 = bg2, bg
-        _lane_bounds(gm[g], xl, bl, lb[g], nq)
+        flanes[0, i] = xq
+        flanes[1, i] = factor * (xq + cmax)
+    cur = _lanes_by_group(ST, hg, gstart, gm, lb, lanes, ilanes, flanes[0], flanes[1],
+                          nq)
+    # every group's bound to its row, eight rows per sweep over the groups (reading lb
+    # down a column touched a new cache line per group)
+    nq8 = (nq // 8) * 8
+    for i0 in range(0, nq8, 8):
+        r0 = work[q0 + i0]
+        r1 = work[q0 + i0 + 1]
+        r2 = work[q0 + i0 + 2]
+        r3 = work[q0 + i0 + 3]
+        r4 = work[q0 + i0 + 4]
+        r5 = work[q0 + i0 + 5]
+        r6 = work[q0 + i0 + 6]
+        r7 = work[q0 + i0 + 7]
+        for g in range(G):
+            lower[r0, g] = lb[g, i0]
+            lower[r1, g] = lb[g, i0 + 1]
+            lower[r2, g] = lb[g, i0 + 2]
+            lower[r3, g] = lb[g, i0 + 3]
+            lower[r4, g] = lb[g, i0 + 4]
+            lower[r5, g] = lb[g, i0 + 5]
+            lower[r6, g] = lb[g, i0 + 6]
+            lower[r7, g] = lb[g, i0 + 7]
+    for i in range(nq8, nq):
+        r = work[q0 + i]
+        for g in range(G):
+            lower[r, g] = lb[g, i]
     for i in range(nq):
         r = work[q0 + i]
-        lower_r = lower[r]
         # the best group again: the position of its best and its second best
-        g = bg[i]
+        g = ilanes[cur, i]
         m = inf
         m2 = inf
         pos = gstart[g]
@@ -616,13 +640,12 @@ def yinyang_scored(X, ST, q0, work, xsq, hg, c64, order, gstart, labels, lower, 
                 pos = p
             elif v < m2:
                 m2 = v
-        if np.float64(min(sv[i], m2)) - np.float64(m) > bl[i]:
+        bl = flanes[1, i]
+        if np.float64(min(lanes[cur + 2, i], m2)) - np.float64(m) > bl:
             labels[r] = order[pos]
-            for gg in range(G):
-                lower_r[gg] = lb[gg, i]
-            lower_r[g] = _store_down(_lower_from_score(xl[i], np.float64(m2), bl[i]))
+            lower[r, g] = _store_down(_lower_from_score(flanes[0, i], np.float64(m2), bl))
         else:
-            labels[r] = _exact_all(X, r, c64, order, gstart, lower_r, dbuf)
+            labels[r] = _exact_all(X, r, c64, order, gstart, lower[r], dbuf)
 
 
 @njit(nogil=True, fastmath=FAST)

@@ -35,7 +35,7 @@ from kmaot_kernels import lloyd as L  # noqa: E402
 def _assign_parts(X, shift, cs, half_csq, c64, labels, level):
     """The assignment of lloyd_block up to part ``level`` (0: transpose only)."""
     m_total, d = X.shape
-    xt, g, best, second, bestj, xsq, rows = L._scratch(X, d)
+    xt, g, best, second, bestj, xsq, rows = L._scratch(X, d, True)  # as lloyd_block
     factor, cmax = L._error_scale(X, half_csq)
     P = xt.shape[1]
     for start in range(0, m_total, P):

@@ -75,11 +75,12 @@ def test_bad_algorithm():
 
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_bounds_kernel_matches_reference_from_any_valid_state(level, dtype):
+@pytest.mark.parametrize("d", [7, 37])  # 37: gathered rows in 8x8 tiles plus 5 features
+def test_bounds_kernel_matches_reference_from_any_valid_state(level, dtype, d):
     """Start from a stale state (labels and bounds of other centers): the kernel must
     produce the reference labels and sums, and bounds that are true lower bounds."""
     mod = _dispatch.kernel_module(level)
-    X, _ = _data(3000, 7, 30, dtype, seed=11)
+    X, _ = _data(3000, d, 30, dtype, seed=11)
     n, d = X.shape
     rng = np.random.default_rng(2)
     C_old = X[rng.choice(n, 30, replace=False)].astype(np.float64)

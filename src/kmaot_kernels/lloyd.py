@@ -38,15 +38,24 @@ FAST = {"contract", "reassoc", "nsz", "arcp", "afn"}
 
 
 @njit(nogil=True, fastmath=FAST)
-def _chunk_rows(d):
+def _chunk_rows(d, fused=False):
     """Rows per transposed chunk: the (d, P) chunk stays within ~16 KB (L1), except
     that wide rows get at least 128 lanes while the chunk fits 128 KB (L2): with only
     32 lanes the per-center overhead dominates (measured, JIT A/B on 2 AVX2 cores:
     d=128 k=1024 -18%, d=384 k=64 -12%, d=256 k=256 -6%, d=768 unchanged); and rows of
-    up to 16 features get 64 KB, at most 4,096 rows (below).  Results do not depend on
-    it: rows are scored independently and accumulated in row order."""
+    up to 16 features get 64 KB, at most 4,096 rows (below), as do rows of up to 32
+    features in lloyd_block (``fused``).
+    Results do not depend on it: rows are scored independently and accumulated in row
+    order."""
     p = 4096 // d
     if p > 512:
+        p = 512
+    if fused and d <= 32:
+        # 512 rows instead of 128 at 17-32 features: JIT A/B of lloyd_block, one thread,
+        # same results: 1,000,000 x 32, k=64 0.78x the time, 200,000 x 32 0.90x,
+        # d=24 0.89x, d=20 0.92x, d=17 0.88x; at 48 and 64 features it was slower
+        # (1.27x, 1.09x); assign_block (no accumulation) gained nothing, and
+        # lloyd_bounds_block (W1's third pass) took 1.6x as long
         p = 512
     if d <= 16:
         # short rows: 64 KB (L2); every chunk costs a few dozen calls and reference
@@ -121,7 +130,18 @@ def _transpose_rows(X, rows, nb, shift, XT):
                 xf[p + 6] = X[r6, f] - sf
                 xf[p + 7] = X[r7, f] - sf
     else:
-        nb8 = 0
+        # wide rows: tiles of eight rows by eight features (_tr8_rows), the
+        # remaining features one at a time
+        P = XT.shape[1]
+        nb8 = (nb // 8) * 8
+        d8 = (d // 8) * 8
+        for p in range(0, nb8, 8):
+            for f0 in range(0, d8, 8):
+                _tr8_rows(X, rows, p, f0, XT, f0 * P + p, P, shift)
+            for f in range(d8, d):
+                sf = shift[f]
+                for i in range(p, p + 8):
+                    XT[f, i] = X[rows[i], f] - sf
     for p in range(nb8, nb):
         r = rows[p]
         for f in range(d):
@@ -188,6 +208,39 @@ _TR_MASKS = (([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]),
              ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]))
 
 
+def _emit_tr8(context, builder, elt, rows, dst, do, dl, sh):
+    """LLVM IR of the 8x8 transposition: rows (eight pointers to eight elements of
+    type elt) minus the vector sh, transposed, stored at dst[do + j * dl], j < 8."""
+    i64 = ir.IntType(64)
+    align = context.get_abi_sizeof(elt)
+    vec = ir.VectorType(elt, 8)
+
+    def shuffle(x, y, mask):
+        return builder.shuffle_vector(x, y,
+                                      ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
+
+    v = [builder.fsub(builder.load(builder.bitcast(r, vec.as_pointer()), align=align), sh)
+         for r in rows]
+    m1, m2, m3 = _TR_MASKS
+    t = []
+    for i in range(0, 8, 2):
+        t += [shuffle(v[i], v[i + 1], m) for m in m1]
+    tt = []
+    for x, y in ((0, 2), (1, 3), (4, 6), (5, 7)):
+        tt += [shuffle(t[x], t[y], m) for m in m2]
+    out = [shuffle(tt[j], tt[j + 4], m3[0]) for j in range(4)]
+    out += [shuffle(tt[j], tt[j + 4], m3[1]) for j in range(4)]
+    for j in range(8):
+        ptr = builder.gep(dst, [builder.add(do, builder.mul(dl, i64(j)))])
+        builder.store(out[j], builder.bitcast(ptr, vec.as_pointer()), align=align)
+
+
+def _shift_vector(context, builder, elt, shift, sh_off):
+    align = context.get_abi_sizeof(elt)
+    ptr = builder.bitcast(builder.gep(shift, [sh_off]), ir.VectorType(elt, 8).as_pointer())
+    return builder.load(ptr, align=align)
+
+
 @intrinsic
 def _tr8(typingctx, src, s_off, s_ld, dst, d_off, d_ld, shift, sh_off):
     """dst[d_off + j * d_ld + i] = src[s_off + i * s_ld + j] - shift[sh_off + j] for
@@ -202,36 +255,41 @@ def _tr8(typingctx, src, s_off, s_ld, dst, d_off, d_ld, shift, sh_off):
         S = context.make_array(a[0])(context, builder, args[0])
         D = context.make_array(a[3])(context, builder, args[3])
         H = context.make_array(a[6])(context, builder, args[6])
-        i64 = ir.IntType(64)
         so, sl, do, dl, ho = (context.cast(builder, args[i], a[i], types.int64)
                               for i in (1, 2, 4, 5, 7))
         elt = context.get_data_type(a[0].dtype)
-        align = context.get_abi_sizeof(elt)
-        vec = ir.VectorType(elt, 8)
-
-        def load(base, off):
-            return builder.load(builder.bitcast(builder.gep(base, [off]), vec.as_pointer()),
-                                align=align)
-
-        def shuffle(x, y, mask):
-            return builder.shuffle_vector(
-                x, y, ir.Constant(ir.VectorType(ir.IntType(32), 8), mask))
-
-        sh = load(H.data, ho)
-        rows = [builder.fsub(load(S.data, builder.add(so, builder.mul(sl, i64(i)))), sh)
+        rows = [builder.gep(S.data, [builder.add(so, builder.mul(sl, ir.IntType(64)(i)))])
                 for i in range(8)]
-        m1, m2, m3 = _TR_MASKS
-        t = []
-        for i in range(0, 8, 2):
-            t += [shuffle(rows[i], rows[i + 1], m) for m in m1]
-        tt = []
-        for x, y in ((0, 2), (1, 3), (4, 6), (5, 7)):
-            tt += [shuffle(t[x], t[y], m) for m in m2]
-        out = [shuffle(tt[j], tt[j + 4], m3[0]) for j in range(4)]
-        out += [shuffle(tt[j], tt[j + 4], m3[1]) for j in range(4)]
-        for j in range(8):
-            ptr = builder.gep(D.data, [builder.add(do, builder.mul(dl, i64(j)))])
-            builder.store(out[j], builder.bitcast(ptr, vec.as_pointer()), align=align)
+        _emit_tr8(context, builder, elt, rows, D.data, do, dl,
+                  _shift_vector(context, builder, elt, H.data, ho))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _tr8_rows(typingctx, src, rows, p0, f0, dst, d_off, d_ld, shift):
+    """``_tr8`` of the rows rows[p0:p0 + 8] of the C-contiguous 2-D src, features
+    f0:f0 + 8: dst[d_off + j * d_ld + i] = src[rows[p0 + i], f0 + j] - shift[f0 + j]."""
+    sig = types.void(src, rows, p0, f0, dst, d_off, d_ld, shift)
+
+    def codegen(context, builder, signature, args):
+        a = signature.args
+        S = context.make_array(a[0])(context, builder, args[0])
+        R = context.make_array(a[1])(context, builder, args[1])
+        D = context.make_array(a[4])(context, builder, args[4])
+        H = context.make_array(a[7])(context, builder, args[7])
+        p, f, do, dl = (context.cast(builder, args[i], a[i], types.int64)
+                        for i in (2, 3, 5, 6))
+        d = builder.extract_value(S.shape, 1)
+        elt = context.get_data_type(a[0].dtype)
+        ptrs = []
+        for i in range(8):
+            r = builder.load(builder.gep(R.data, [builder.add(p, ir.IntType(64)(i))]))
+            r = context.cast(builder, r, a[1].dtype, types.int64)
+            ptrs.append(builder.gep(S.data, [builder.add(builder.mul(r, d), f)]))
+        _emit_tr8(context, builder, elt, ptrs, D.data, do, dl,
+                  _shift_vector(context, builder, elt, H.data, f))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -540,8 +598,8 @@ def _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq):
 
 
 @njit(nogil=True, fastmath=FAST)
-def _scratch(X, d):
-    P = _chunk_rows(d)
+def _scratch(X, d, fused=False):
+    P = _chunk_rows(d, fused)
     xt = np.zeros((d, P), dtype=X.dtype)
     g = np.empty((4, P), dtype=X.dtype)
     best = np.empty(P, dtype=X.dtype)
@@ -626,7 +684,7 @@ def lloyd_block(X, shift, cs, half_csq, c64, w, labels, mind, sums, counts, iner
     ``assign_block``): the caller's check of the float32 range, without distances.
     """
     m_total, d = X.shape
-    xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
+    xt, g, best, second, bestj, xsq, rows = _scratch(X, d, True)
     factor, cmax = _error_scale(X, half_csq)
     P = xt.shape[1]
     inert = inertia[0]

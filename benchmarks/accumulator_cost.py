@@ -23,19 +23,20 @@ from build_kernels import enable_slp  # noqa: E402
 
 enable_slp()  # as the wheel's build does: before anything is compiled
 
-from kmaot_kernels.lloyd import FAST, _assign_chunk, _scratch  # noqa: E402
+from kmaot_kernels.lloyd import FAST, _assign_span, _scratch  # noqa: E402
 
 
 @njit(nogil=True, fastmath=FAST)
 def _pass(X, shift, cs, half_csq, c64, labels, sums, counts):
     """Assignment + accumulation; ``sums`` float64 or float32 (the only difference)."""
     m_total, d = X.shape
-    xt, g, best, second, bestj, xsq = _scratch(X, d)
+    xt, g, best, second, bestj, xsq, rows = _scratch(X, d)
     P = xt.shape[1]
     inert = 0.0
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
-        _assign_chunk(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq)
+        _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq,
+                     rows)
         for i in range(m):
             r = start + i
             j = bestj[i]

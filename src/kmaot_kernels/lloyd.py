@@ -335,7 +335,8 @@ _transpose_span = _dispatch(
 @njit(nogil=True, fastmath=FAST)
 def _argmin_update4(g, j, best, second, bj, P):
     """best, second and bj[:P] updated with the scores g[0..3, :P] of centers j..j+3
-    (in increasing index: strict < keeps the lowest on equal scores)."""
+    (in increasing index: strict < keeps the lowest on equal scores).  The four
+    updates are written out (one sweep over the lanes, values in registers)."""
     g0 = g[0]
     g1 = g[1]
     g2 = g[2]
@@ -382,10 +383,10 @@ def _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq):
     four centers (two centers before: JIT A/B, one thread, same results: assign_block
     of 1,000 x 32, k=64 0.93x the time; lloyd_block 200,000 x 32, k=64 0.85x;
     1,000,000 x 32 0.91x; 20,000 x 128, k=1024 0.84x; 300,000 x 12, k=16 0.87x; k=5
-    and k=7, one sweep of four, unchanged).  Fills bj[:nb] (index of the smallest score, ties to the
-    lowest), best[:nb] and second[:nb] (smallest and second smallest score
-    0.5*||c_j||^2 - <x, c_j> on shifted data) and xsq[:nb] (||x - shift||^2); the
-    latter three bound the rounding error of the scores.  g (4, P) is scratch.
+    and k=7, one sweep of four, unchanged).  Fills bj[:nb] (index of the smallest
+    score, ties to the lowest), best[:nb] and second[:nb] (smallest and second smallest
+    score 0.5*||c_j||^2 - <x, c_j> on shifted data) and xsq[:nb] (||x - shift||^2);
+    the latter three bound the rounding error of the scores.  g (4, P) is scratch.
     """
     d = XT.shape[0]
     k = cs.shape[0]

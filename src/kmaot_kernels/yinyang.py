@@ -85,8 +85,9 @@ def _min8(a, r):
 def _decay_row(lower, r, gdelta, sep_a):
     """Decays the group bounds of row r of lower (m, G) float32 INOUT by the groups'
     largest displacements gdelta (rounded down, stored as float32 lower bounds:
-    _store_down as a select) and returns the row's bound on the distance to every other center: the
-    smallest decayed group bound, or sep_a (Hamerly's second test) when that is larger.
+    _store_down as a select) and returns the row's bound on the distance to every other
+    center: the smallest decayed group bound, or sep_a (Hamerly's second test) when
+    that is larger.
     Step (1) of both ``yinyang_block`` and ``yinyang_filter``.  The decay and the
     minimum are separate loops (with the minimum inside, neither vectorized), and the
     row is addressed through (lower, r), not a view: JIT, one 2,048-row piece of W2's

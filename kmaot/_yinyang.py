@@ -79,10 +79,11 @@ def scores_by_blas(n_features, n_clusters, share=1.0):
 
 
 def measured_share(state, delta, gdelta, step=None):
-    """Estimate, from every step-th row (default: about 4,096 rows, at most every
-    16th), of the share of the center distances that the compiled grouped pass would
-    measure after the centers moved by delta (the groups whose decayed bound falls
-    below the row's decayed upper bound); 1 for a first pass."""
+    """Estimate, from every step-th row (default max(16, n // 4096): about 4,096 rows
+    of a large input; every 16th row, as before, up to 65,536 rows), of the share of
+    the center distances that the compiled grouped pass would measure after the
+    centers moved by delta (the groups whose decayed bound falls below the row's
+    decayed upper bound); 1 for a first pass."""
     if state.c64 is None:
         return 1.0
     if step is None:

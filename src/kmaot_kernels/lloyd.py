@@ -332,42 +332,30 @@ _transpose_span = _dispatch(
     "others (rows: (P,) int64 scratch).")
 
 
+@njit(nogil=True, fastmath=FAST, inline="always")
+def _take(v, j, bv, bi, s):
+    """One center's score v (index j) into a lane's best bv (index bi) and runner-up
+    s; centers come in increasing index, so strict < keeps the lowest on equal
+    scores.  Scalars only: inlining it adds no reference counting."""
+    s = min(s, max(bv, v))
+    if v < bv:
+        return v, j, s
+    return bv, bi, s
+
+
 @njit(nogil=True, fastmath=FAST)
 def _argmin_update4(g, j, best, second, bj, P):
-    """best, second and bj[:P] updated with the scores g[0..3, :P] of centers j..j+3
-    (in increasing index: strict < keeps the lowest on equal scores).  The four
-    updates are written out (one sweep over the lanes, values in registers)."""
+    """best, second and bj[:P] updated with the scores g[0..3, :P] of centers j..j+3,
+    in one sweep over the lanes (the values stay in registers)."""
     g0 = g[0]
     g1 = g[1]
     g2 = g[2]
     g3 = g[3]
-    j1 = j + 1
-    j2 = j + 2
-    j3 = j + 3
     for p in range(P):
-        v0 = g0[p]
-        v1 = g1[p]
-        v2 = g2[p]
-        v3 = g3[p]
-        bv = best[p]
-        bi = bj[p]
-        s = second[p]
-        s = min(s, max(bv, v0))
-        if v0 < bv:
-            bv = v0
-            bi = j
-        s = min(s, max(bv, v1))
-        if v1 < bv:
-            bv = v1
-            bi = j1
-        s = min(s, max(bv, v2))
-        if v2 < bv:
-            bv = v2
-            bi = j2
-        s = min(s, max(bv, v3))
-        if v3 < bv:
-            bv = v3
-            bi = j3
+        bv, bi, s = _take(g0[p], j, best[p], bj[p], second[p])
+        bv, bi, s = _take(g1[p], j + 1, bv, bi, s)
+        bv, bi, s = _take(g2[p], j + 2, bv, bi, s)
+        bv, bi, s = _take(g3[p], j + 3, bv, bi, s)
         best[p] = bv
         bj[p] = bi
         second[p] = s

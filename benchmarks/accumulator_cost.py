@@ -36,7 +36,7 @@ def _pass(X, shift, cs, half_csq, c64, labels, sums, counts):
     for start in range(0, m_total, P):
         m = min(P, m_total - start)
         _assign_span(X, start, m, shift, cs, half_csq, xt, g, best, second, bestj, xsq,
-                     rows)
+                     rows, False)
         for i in range(m):
             r = start + i
             j = bestj[i]

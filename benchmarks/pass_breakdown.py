@@ -42,7 +42,7 @@ def _assign_parts(X, shift, cs, half_csq, c64, labels, level):
         m = min(P, m_total - start)
         L._transpose_span(X, start, m, shift, xt, rows)
         if level >= 1:
-            L._score_chunk(m, cs, half_csq, xt, g, best, second, bestj, xsq)
+            L._score_chunk(m, cs, half_csq, xt, g, best, second, bestj, xsq, X, 0, 0)
         if level >= 2:
             L._settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq)
         if level >= 3:

@@ -71,16 +71,27 @@ class CentersModel:
         return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
 
     def _fast_predictor(self):
-        """(centers it was made for, their dtype, d, exact kernel, fast kernel, prepared
-        centers) for the fit dtype, rebuilt if cluster_centers_ was replaced."""
-        fast = self.__dict__.get("_fast")
-        centers = self.cluster_centers_  # read once: another thread may replace it
-        if fast is None or fast[0] is not centers:
+        """The direct path of ``predict`` for the fitted model: (cluster_centers_ and
+        mean_ it was made for, then the fit dtype, d, the largest number of rows
+        measured exactly, the exact kernel, the fast kernel, the prepared centers,
+        their float64 copy, mean_, scale_).  The kernels are None where there is no
+        direct path (metric='cosine').  Rebuilt by ``predict`` when cluster_centers_ or
+        mean_ is replaced (fit and partial_fit also drop it); not stored while the
+        model is not fitted."""
+        attrs = self.__dict__
+        centers = attrs.get("cluster_centers_")  # read once: another thread may replace it
+        mean = attrs.get("mean_")
+        if centers is None:
+            return (None, mean, None, -1, 0, None, None, None, None, None, None)
+        if self._fitted_metric() != "euclidean":
+            fast = (centers, mean, None, -1, 0, None, None, None, None, None, None)
+        else:
             C = _kernels.Centers(centers, self._shift, centers.dtype)
-            fast = (centers, C.dtype, C.d,
-                    _kernels._fn("nearest_exact", C.dtype), _kernels._fn("assign_block", C.dtype),
-                    C)
-            self._fast = fast
+            fast = (centers, mean, C.dtype, C.d, max(8, _EXACT_WORK // (C.k * C.d)),
+                    _kernels._fn("nearest_exact", C.dtype),
+                    _kernels._fn("assign_block", C.dtype), C, C.c64, mean,
+                    attrs.get("scale_"))
+        self._fast = fast
         return fast
 
     def predict(self, X):
@@ -92,22 +103,28 @@ class CentersModel:
         kernels (no thread pool, no copies): about 2-3 microseconds for one row
         (metric='euclidean'; with 'cosine' rows are normalised first).
         """
-        if (type(X) is np.ndarray and X.ndim == 2 and 0 < X.shape[0] <= _SMALL
-                and "cluster_centers_" in self.__dict__ and X.flags.c_contiguous
-                and self._fitted_metric() == "euclidean"):
-            _, dtype, d, exact, fn, C = self._fast_predictor()
-            if X.shape[1] == d and (X.dtype is dtype or X.dtype == dtype):
-                if "mean_" in self.__dict__:
-                    X = standardize(X, self.mean_, self.scale_, dtype)
-                n = X.shape[0]
+        attrs = self.__dict__
+        fast = attrs.get("_fast")
+        if (fast is None or fast[0] is not attrs.get("cluster_centers_")
+                or fast[1] is not attrs.get("mean_")):
+            fast = self._fast_predictor()
+        if type(X) is np.ndarray and X.ndim == 2:
+            _, _, dtype, d, exact_rows, exact, fn, C, c64, mean, scale = fast
+            n, dx = X.shape
+            if (dx == d and 0 < n <= _SMALL and (X.dtype is dtype or X.dtype == dtype)
+                    and X.flags.c_contiguous):
+                if mean is not None:
+                    X = standardize(X, mean, scale, dtype)
                 labels = np.empty(n, np.int32)
-                if n <= 8 or n * C.k * d <= _EXACT_WORK:
-                    # a few rows: exact float64 distances, three kernel arguments
-                    if exact(X, C.c64, labels):  # rows with a non-finite distance
+                if n <= exact_rows:
+                    # a few rows (at most 8, or while rows * n_clusters * n_features
+                    # stays within _EXACT_WORK): exact float64 distances, three kernel
+                    # arguments
+                    if exact(X, c64, labels):  # rows with a non-finite distance
                         _kernels.raise_bad_rows(X, C)
                     return labels
                 # no distances: the kernel's largest squared norm checks the rows
-                if not _kernels.rows_ok(C, fn(X, C.shift, C.cs, C.half_csq, C.c64, labels,
+                if not _kernels.rows_ok(C, fn(X, C.shift, C.cs, C.half_csq, c64, labels,
                                               _kernels._EMPTY)):
                     _kernels.raise_bad_rows(X, C)
                 return labels

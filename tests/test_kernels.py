@@ -161,6 +161,22 @@ def test_scorers_give_exact_labels_with_near_ties(level, dtype, d, k):
     bisector of two centers, where the fast scores cannot decide: the best and
     runner-up scores must flag them for the exact recheck, or their labels would not
     be the float64 argmin."""
+    _check_near_ties(level, dtype, d, k)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d,k", [(17, 4), (24, 5), (32, 64), (40, 7), (64, 9), (130, 6)])
+def test_register_tiles_give_exact_labels_with_near_ties(level, dtype, d, k):
+    """Past 16 features, chunks of up to 32 KB are scored in register tiles
+    (lloyd._score_tile4: four centers at a time, the k % 4 others by the lane loops),
+    larger ones (float64 in lloyd_block, d=130) by the lane loops alone: both must
+    flag the near ties for the exact recheck, in lloyd_block (256- or 512-row chunks)
+    and in assign_block (128 rows), at every CPU level (tile widths differ)."""
+    _check_near_ties(level, dtype, d, k)
+
+
+def _check_near_ties(level, dtype, d, k):
     mod = _dispatch.kernel_module(level)
     n = 1100  # several chunks, a partial last one
     X, C0 = _data(n, d, k, dtype, seed=10 * d + k, offset=1.0)

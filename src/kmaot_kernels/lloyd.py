@@ -44,13 +44,14 @@ SCORE_FAST = {"contract", "nsz", "arcp", "afn"}
 
 
 @njit(nogil=True, fastmath=FAST)
-def _chunk_rows(d, fused=False):
+def _chunk_rows(d, fused=False, itemsize=4):
     """Rows per transposed chunk: the (d, P) chunk stays within ~16 KB (L1), except
     that wide rows get at least 128 lanes while the chunk fits 128 KB (L2): with only
     32 lanes the per-center overhead dominates (measured, JIT A/B on 2 AVX2 cores:
     d=128 k=1024 -18%, d=384 k=64 -12%, d=256 k=256 -6%, d=768 unchanged); and rows of
-    up to 16 features get 64 KB, at most 4,096 rows (below), as do rows of up to 32
-    features in lloyd_block (``fused``).
+    up to 16 features get 64 KB, at most 4,096 rows (below); rows of 17 to 32 features
+    in lloyd_block (``fused``) get 256 rows of float32 (32 KB: ``_score_loop``'s
+    register tiles) or 512 rows of float64.
     Results do not depend on it: rows are scored independently and accumulated in row
     order."""
     p = 4096 // d
@@ -61,8 +62,12 @@ def _chunk_rows(d, fused=False):
         # same results: 1,000,000 x 32, k=64 0.78x the time, 200,000 x 32 0.90x,
         # d=24 0.89x, d=20 0.92x, d=17 0.88x; at 48 and 64 features it was slower
         # (1.27x, 1.09x); assign_block (no accumulation) gained nothing, and
-        # lloyd_bounds_block (W1's third pass) took 1.6x as long
-        p = 512
+        # lloyd_bounds_block (W1's third pass) took 1.6x as long.  With the register
+        # tiles of _score_loop (chunks of at most 32 KB), float32 rows do better at 256:
+        # 1,000,000 x 32 0.94x the time of 128 rows and 0.82x that of 512 rows without
+        # tiles, 200,000 x 32 0.93x, d=24 0.92x; float64 rows keep 512 (64 KB, no tiles;
+        # 256 without tiles took 1.10x as long at d=32)
+        p = 256 if itemsize == 4 else 512
     if d <= 16:
         # short rows: 64 KB (L2); every chunk costs a few dozen calls and reference
         # count updates (atomic), which at 512 rows of 8 features took ~8% of the pass
@@ -380,6 +385,94 @@ def _argmin_update4(g, j, best, second, bj, P):
         second[p] = s
 
 
+#: bytes per vector register of the CPU level being built (src/build_kernels.py sets
+#: NUMBA_CPU_NAME): a scoring tile (``_score_tile4``) is two registers of lanes
+_VBYTES = {"skylake-avx512": 64, "haswell": 32, "generic": 16}.get(
+    os.environ.get("NUMBA_CPU_NAME", ""), 32)
+#: lanes of a scoring tile for float32 and float64 rows
+TILE_F4 = 2 * _VBYTES // 4
+TILE_F8 = 2 * _VBYTES // 8
+
+
+@intrinsic
+def _score_tile4(typingctx, XT, p0, cs, j0, half_csq, best, second, bj):
+    """Scores of the lanes p0..p0+T-1 of the transposed chunk XT (d, P) against the
+    centers j0..j0+3 (T = TILE_F4 or TILE_F8 by dtype), folded into the lanes' best,
+    second and bj as ``_argmin_update4`` does.  The 4 x T scores stay in registers
+    over the whole loop over features: g = half_csq[j] - sum_f cs[j, f] * XT[f, p],
+    one fused multiply-subtract per feature in feature order (the operations of
+    ``_score_loop``'s lane loops, which keep the scores in memory between groups of
+    four features)."""
+    sig = types.void(XT, p0, cs, j0, half_csq, best, second, bj)
+
+    def codegen(context, builder, signature, args):
+        a = signature.args
+        xt, C, H, B, S, J = (context.make_array(a[i])(context, builder, args[i])
+                             for i in (0, 2, 4, 5, 6, 7))
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        elt = context.get_data_type(a[0].dtype)
+        esz = context.get_abi_sizeof(elt)
+        L = 2 * _VBYTES // esz
+        vt = ir.VectorType(elt, L)
+        it = ir.VectorType(i32, L)
+        zero_mask = ir.Constant(it, [0] * L)
+        p = context.cast(builder, args[1], a[1], types.int64)
+        j = context.cast(builder, args[3], a[3], types.int64)
+        d = builder.extract_value(xt.shape, 0)
+        P = builder.extract_value(xt.shape, 1)
+
+        def splat(x, ty=vt):
+            v = builder.insert_element(ir.Constant(ty, None), x, i32(0))
+            return builder.shuffle_vector(v, v, zero_mask)
+
+        def vptr(data, off, ty=vt):
+            return builder.bitcast(builder.gep(data, [off]), ty.as_pointer())
+
+        if USE_FMA:
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vt, [vt] * 3),
+                f"llvm.fma.v{L}{'f32' if esz == 4 else 'f64'}")
+        accs = [cgutils.alloca_once(builder, vt) for _ in range(4)]
+        rows = [builder.mul(builder.add(j, i64(c)), d) for c in range(4)]
+        # the accumulators hold -g: acc + coef * x rounds to exactly -(g - coef * x),
+        # and the fused multiply-add then takes its coefficient as a broadcast load
+        # (a negated coefficient cost a load, a sign flip and a broadcast)
+        for c in range(4):
+            h = builder.load(builder.gep(H.data, [builder.add(j, i64(c))]))
+            builder.store(builder.fneg(splat(h)), accs[c])
+        with cgutils.for_range(builder, d) as loop:
+            f = loop.index
+            x = builder.load(vptr(xt.data, builder.add(builder.mul(f, P), p)), align=esz)
+            for c in range(4):
+                coef = builder.load(builder.gep(C.data, [builder.add(rows[c], f)]))
+                acc = builder.load(accs[c])
+                if USE_FMA:
+                    acc = builder.call(fma, [splat(coef), x, acc])
+                else:
+                    acc = builder.fadd(acc, builder.fmul(splat(coef), x))
+                builder.store(acc, accs[c])
+        bp, sp, jp = vptr(B.data, p), vptr(S.data, p), vptr(J.data, p, it)
+        bv = builder.load(bp, align=esz)
+        sv = builder.load(sp, align=esz)
+        bi = builder.load(jp, align=4)
+        for c in range(4):
+            v = builder.fneg(builder.load(accs[c]))
+            # second = min(second, max(best, v)); best, index = v, j + c where v < best
+            mx = builder.select(builder.fcmp_ordered(">", v, bv), v, bv)
+            sv = builder.select(builder.fcmp_ordered("<", mx, sv), mx, sv)
+            lt = builder.fcmp_ordered("<", v, bv)
+            bv = builder.select(lt, v, bv)
+            jc = builder.trunc(builder.add(j, i64(c)), i32)
+            bi = builder.select(lt, splat(jc, it), bi)
+        builder.store(bv, bp, align=esz)
+        builder.store(sv, sp, align=esz)
+        builder.store(bi, jp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(nogil=True, fastmath=SCORE_FAST)
 def _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq, X, pf0, pf1):
     """Scores of the nb transposed rows in XT against every center (``_score_chunk``
@@ -396,6 +489,16 @@ def _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq, X, pf0, pf1):
     the latter three bound the rounding error of the scores.  g (4, P) is scratch.
     The cache lines of X's flat elements pf0..pf1-1 are prefetched (``_assign_span``;
     pf0 == pf1: none).
+
+    Chunks of at most 32 KB (d * P elements: L1) are scored in register tiles
+    (``_score_tile4``: four centers by two vector registers of lanes, the scores kept
+    in registers over all features), larger ones by the lane loops below, which
+    stream the chunk feature by feature (tiles over a 64 KB chunk, d=128, took 1.16x
+    as long).  The same operations in the same order either way.  JIT
+    A/B against the lane loops alone, one thread, same results: assign_block of 1,000
+    rows, k=64: d=32 0.80x the time, d=64 0.76x, d=16 (64 KB chunks) unchanged;
+    lloyd_bounds_block 1,000,000 x 32 0.86x; lloyd_block 200,000 x 64 0.84x, d=40
+    0.87x (d <= 32: see _chunk_rows).
     """
     d = XT.shape[0]
     k = cs.shape[0]
@@ -425,11 +528,17 @@ def _score_loop(nb, cs, half_csq, XT, g, best, second, bj, xsq, X, pf0, pf1):
     n_groups = max(1, k4 // 4)
     per = ((pf1 - pf0 + step - 1) // step + n_groups - 1) // n_groups * step
     pf = pf0
+    T = TILE_F4 if XT.itemsize == 4 else TILE_F8
+    tiles = XT.shape[0] * XT.shape[1] * XT.itemsize <= 32768
     for j0 in range(0, k4, 4):
         pe = min(pf + per, pf1)
         for q in range(pf, pe, step):
             _prefetch(X, q)
         pf = pe
+        if tiles:
+            for p0 in range(0, P, T):
+                _score_tile4(XT, p0, cs, j0, half_csq, best, second, bj)
+            continue
         h0 = half_csq[j0]
         h1 = half_csq[j0 + 1]
         h2 = half_csq[j0 + 2]
@@ -623,7 +732,7 @@ def _settle_ties(X, start, m, c64, factor, cmax, best, second, bestj, xsq):
 
 @njit(nogil=True, fastmath=FAST)
 def _scratch(X, d, fused=False):
-    P = _chunk_rows(d, fused)
+    P = _chunk_rows(d, fused, X.itemsize)
     xt = np.zeros((d, P), dtype=X.dtype)
     g = np.empty((4, P), dtype=X.dtype)
     best = np.empty(P, dtype=X.dtype)

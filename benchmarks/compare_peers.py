@@ -464,7 +464,7 @@ def main(argv=None):
         lines.append("| library | 1 row (us) | 1,000 rows (us) |")
         lines.append("|---|---|---|")
         for lib, (a, b) in lat.items():
-            lines.append(f"| {lib} | {a * 1e6:.0f} | {b * 1e6:.0f} |")
+            lines.append(f"| {lib} | {a * 1e6:.1f} | {b * 1e6:.0f} |")
 
     notes += EMPTY_NOTES
     lines.append("")

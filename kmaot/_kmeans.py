@@ -71,26 +71,26 @@ class CentersModel:
         return _kernels.Centers(self.cluster_centers_, self._shift, dtype)
 
     def _fast_predictor(self):
-        """The direct path of ``predict`` for the fitted model: (cluster_centers_ and
-        mean_ it was made for, then the fit dtype, d, the largest number of rows
-        measured exactly, the exact kernel, the fast kernel, the prepared centers,
-        their float64 copy, mean_, scale_).  The kernels are None where there is no
-        direct path (metric='cosine').  Rebuilt by ``predict`` when cluster_centers_ or
+        """The direct path of ``predict`` for the fitted model: (cluster_centers_,
+        mean_ and scale_ it was made for, then the fit dtype, d, the largest number of
+        rows measured exactly, the exact kernel, the fast kernel, the prepared centers,
+        their float64 copy).  The kernels are None where there is no direct path
+        (metric='cosine').  Rebuilt by ``predict`` when cluster_centers_ or
         mean_ is replaced (fit and partial_fit also drop it); not stored while the
         model is not fitted."""
         attrs = self.__dict__
         centers = attrs.get("cluster_centers_")  # read once: another thread may replace it
         mean = attrs.get("mean_")
+        scale = attrs.get("scale_")
         if centers is None:
-            return (None, mean, None, -1, 0, None, None, None, None, None, None)
+            return (None, mean, scale, None, -1, 0, None, None, None, None)
         if self._fitted_metric() != "euclidean":
-            fast = (centers, mean, None, -1, 0, None, None, None, None, None, None)
+            fast = (centers, mean, scale, None, -1, 0, None, None, None, None)
         else:
             C = _kernels.Centers(centers, self._shift, centers.dtype)
-            fast = (centers, mean, C.dtype, C.d, max(8, _EXACT_WORK // (C.k * C.d)),
-                    _kernels._fn("nearest_exact", C.dtype),
-                    _kernels._fn("assign_block", C.dtype), C, C.c64, mean,
-                    attrs.get("scale_"))
+            fast = (centers, mean, scale, C.dtype, C.d,
+                    max(8, _EXACT_WORK // (C.k * C.d)), _kernels._fn("nearest_exact", C.dtype),
+                    _kernels._fn("assign_block", C.dtype), C, C.c64)
         self._fast = fast
         return fast
 
@@ -109,7 +109,7 @@ class CentersModel:
                 or fast[1] is not attrs.get("mean_")):
             fast = self._fast_predictor()
         if type(X) is np.ndarray and X.ndim == 2:
-            _, _, dtype, d, exact_rows, exact, fn, C, c64, mean, scale = fast
+            _, mean, scale, dtype, d, exact_rows, exact, fn, C, c64 = fast
             n, dx = X.shape
             if (dx == d and 0 < n <= _SMALL and (X.dtype is dtype or X.dtype == dtype)
                     and X.flags.c_contiguous):

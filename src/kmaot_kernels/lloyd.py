@@ -113,8 +113,8 @@ def _assign_span(X, start, nb, shift, cs, half_csq, XT, g, best, second, bj, xsq
     than 16 features; ``_score_loop``).  assign_block sets it: its 128-row chunks of
     rows not in cache waited for memory in the transposition (JIT A/B, 1,000 rows of
     32 features from a 100 MB array, k=64: 0.92x the time).  lloyd_block does not:
-    at its 512-row chunks the prefetched rows evicted the chunk in flight (1,000,000
-    x 32 1.09x the time, d=12 1.11x)."""
+    at its larger chunks (then 512 rows at d=32, 1,344 at d=12) the prefetched rows
+    evicted the chunk in flight (1,000,000 x 32 1.09x the time, d=12 1.11x)."""
     _transpose_span(X, start, nb, shift, XT, rows)
     d = X.shape[1]
     pf0 = (start + nb) * d
@@ -400,7 +400,8 @@ def _score_tile4(typingctx, XT, p0, cs, j0, half_csq, best, second, bj):
     centers j0..j0+3 (T = TILE_F4 or TILE_F8 by dtype), folded into the lanes' best,
     second and bj as ``_argmin_update4`` does.  The 4 x T scores stay in registers
     over the whole loop over features: g = half_csq[j] - sum_f cs[j, f] * XT[f, p],
-    one fused multiply-subtract per feature in feature order (the operations of
+    one fused multiply-subtract per feature in feature order (a multiply and a
+    subtraction at the baseline level, which has no FMA) (the operations of
     ``_score_loop``'s lane loops, which keep the scores in memory between groups of
     four features)."""
     sig = types.void(XT, p0, cs, j0, half_csq, best, second, bj)

@@ -230,6 +230,39 @@ _TR_MASKS = (([0, 8, 1, 9, 4, 12, 5, 13], [2, 10, 3, 11, 6, 14, 7, 15]),
              ([0, 1, 2, 3, 8, 9, 10, 11], [4, 5, 6, 7, 12, 13, 14, 15]))
 
 
+def _ir_args(context, builder, signature, args):
+    """An intrinsic's arguments in its codegen: arrays as numba array structures,
+    integers cast to int64, other values as they are."""
+    out = []
+    for ty, v in zip(signature.args, args):
+        if isinstance(ty, types.Array):
+            out.append(context.make_array(ty)(context, builder, v))
+        elif isinstance(ty, types.Integer):
+            out.append(context.cast(builder, v, ty, types.int64))
+        else:
+            out.append(v)
+    return out
+
+
+def _vec_ptr(builder, data, off, ty):
+    """Pointer to a value of the vector type ty at element off of data."""
+    return builder.bitcast(builder.gep(data, [off]), ty.as_pointer())
+
+
+def _splat(builder, x, ty):
+    """The scalar x in every lane of the vector type ty."""
+    v = builder.insert_element(ir.Constant(ty, None), x, ir.IntType(32)(0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(ir.IntType(32), ty.count),
+                                                    [0] * ty.count))
+
+
+def _vec_fma(builder, ty):
+    """llvm.fma for the vector type ty (float or double lanes), declared by name:
+    llvmlite's declare_intrinsic cannot mangle vector types."""
+    name = f"llvm.fma.v{ty.count}{'f64' if isinstance(ty.element, ir.DoubleType) else 'f32'}"
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+
+
 def _emit_tr8(context, builder, elt, rows, dst, do, dl, sh):
     """LLVM IR of the 8x8 transposition: rows (eight pointers to eight elements of
     type elt) minus the vector sh, transposed, stored at dst[do + j * dl], j < 8."""
@@ -258,9 +291,8 @@ def _emit_tr8(context, builder, elt, rows, dst, do, dl, sh):
 
 
 def _shift_vector(context, builder, elt, shift, sh_off):
-    align = context.get_abi_sizeof(elt)
-    ptr = builder.bitcast(builder.gep(shift, [sh_off]), ir.VectorType(elt, 8).as_pointer())
-    return builder.load(ptr, align=align)
+    return builder.load(_vec_ptr(builder, shift, sh_off, ir.VectorType(elt, 8)),
+                        align=context.get_abi_sizeof(elt))
 
 
 @intrinsic
@@ -273,13 +305,8 @@ def _tr8(typingctx, src, s_off, s_ld, dst, d_off, d_ld, shift, sh_off):
     sig = types.void(src, s_off, s_ld, dst, d_off, d_ld, shift, sh_off)
 
     def codegen(context, builder, signature, args):
-        a = signature.args
-        S = context.make_array(a[0])(context, builder, args[0])
-        D = context.make_array(a[3])(context, builder, args[3])
-        H = context.make_array(a[6])(context, builder, args[6])
-        so, sl, do, dl, ho = (context.cast(builder, args[i], a[i], types.int64)
-                              for i in (1, 2, 4, 5, 7))
-        elt = context.get_data_type(a[0].dtype)
+        S, so, sl, D, do, dl, H, ho = _ir_args(context, builder, signature, args)
+        elt = context.get_data_type(signature.args[0].dtype)
         rows = [builder.gep(S.data, [builder.add(so, builder.mul(sl, ir.IntType(64)(i)))])
                 for i in range(8)]
         _emit_tr8(context, builder, elt, rows, D.data, do, dl,
@@ -297,12 +324,7 @@ def _tr8_rows(typingctx, src, rows, p0, f0, dst, d_off, d_ld, shift):
 
     def codegen(context, builder, signature, args):
         a = signature.args
-        S = context.make_array(a[0])(context, builder, args[0])
-        R = context.make_array(a[1])(context, builder, args[1])
-        D = context.make_array(a[4])(context, builder, args[4])
-        H = context.make_array(a[7])(context, builder, args[7])
-        p, f, do, dl = (context.cast(builder, args[i], a[i], types.int64)
-                        for i in (2, 3, 5, 6))
+        S, R, p, f, D, do, dl, H = _ir_args(context, builder, signature, args)
         d = builder.extract_value(S.shape, 1)
         elt = context.get_data_type(a[0].dtype)
         ptrs = []
@@ -407,33 +429,25 @@ def _score_tile4(typingctx, XT, p0, cs, j0, half_csq, best, second, bj):
     sig = types.void(XT, p0, cs, j0, half_csq, best, second, bj)
 
     def codegen(context, builder, signature, args):
-        a = signature.args
-        xt, C, H, B, S, J = (context.make_array(a[i])(context, builder, args[i])
-                             for i in (0, 2, 4, 5, 6, 7))
+        xt, p, C, j, H, B, S, J = _ir_args(context, builder, signature, args)
         i64 = ir.IntType(64)
         i32 = ir.IntType(32)
-        elt = context.get_data_type(a[0].dtype)
+        elt = context.get_data_type(signature.args[0].dtype)
         esz = context.get_abi_sizeof(elt)
         L = 2 * _VBYTES // esz
         vt = ir.VectorType(elt, L)
         it = ir.VectorType(i32, L)
-        zero_mask = ir.Constant(it, [0] * L)
-        p = context.cast(builder, args[1], a[1], types.int64)
-        j = context.cast(builder, args[3], a[3], types.int64)
         d = builder.extract_value(xt.shape, 0)
         P = builder.extract_value(xt.shape, 1)
 
         def splat(x, ty=vt):
-            v = builder.insert_element(ir.Constant(ty, None), x, i32(0))
-            return builder.shuffle_vector(v, v, zero_mask)
+            return _splat(builder, x, ty)
 
         def vptr(data, off, ty=vt):
-            return builder.bitcast(builder.gep(data, [off]), ty.as_pointer())
+            return _vec_ptr(builder, data, off, ty)
 
         if USE_FMA:
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vt, [vt] * 3),
-                f"llvm.fma.v{L}{'f32' if esz == 4 else 'f64'}")
+            fma = _vec_fma(builder, vt)
         accs = [cgutils.alloca_once(builder, vt) for _ in range(4)]
         rows = [builder.mul(builder.add(j, i64(c)), d) for c in range(4)]
         # the accumulators hold -g: acc + coef * x rounds to exactly -(g - coef * x),
@@ -903,18 +917,13 @@ def _make_row_acc(D, weighted):
         sig = types.float64(X, r, c64, j, sums, wi)
 
         def codegen(context, builder, signature, args):
-            a = signature.args
-            xa = context.make_array(a[0])(context, builder, args[0])
-            ca = context.make_array(a[2])(context, builder, args[2])
-            sa = context.make_array(a[4])(context, builder, args[4])
+            xa, rr, ca, jj, sa, wi = _ir_args(context, builder, signature, args)
             i64 = ir.IntType(64)
             f64 = ir.DoubleType()
-            elt = context.get_data_type(a[0].dtype)
-            rr = context.cast(builder, args[1], a[1], types.int64)
-            jj = context.cast(builder, args[3], a[3], types.int64)
+            elt = context.get_data_type(signature.args[0].dtype)
 
             def vload(data, off, ty, n):
-                ptr = builder.bitcast(builder.gep(data, [off]), ir.VectorType(ty, n).as_pointer())
+                ptr = _vec_ptr(builder, data, off, ir.VectorType(ty, n))
                 return ptr, builder.load(ptr, align=context.get_abi_sizeof(ty))
 
             def part(v, lo, n):
@@ -929,10 +938,8 @@ def _make_row_acc(D, weighted):
             h = D // 2
             lo, hi = part(e, 0, h), part(e, h, h)
             if USE_FMA:
-                vt = ir.VectorType(f64, h)
-                fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [vt] * 3),
-                                                     f"llvm.fma.v{h}f64")
-                t = builder.call(fma, [hi, hi, builder.fmul(lo, lo)])
+                t = builder.call(_vec_fma(builder, ir.VectorType(f64, h)),
+                                 [hi, hi, builder.fmul(lo, lo)])
             else:
                 t = builder.fadd(builder.fmul(lo, lo), builder.fmul(hi, hi))
             while h > 1:
@@ -941,11 +948,7 @@ def _make_row_acc(D, weighted):
             dist = builder.extract_element(t, ir.IntType(32)(0))
             sp, s = vload(sa.data, builder.mul(jj, i64(D)), f64, D)
             if weighted:
-                w = builder.insert_element(ir.Constant(ir.VectorType(f64, D), None), args[5],
-                                           ir.IntType(32)(0))
-                w = builder.shuffle_vector(
-                    w, w, ir.Constant(ir.VectorType(ir.IntType(32), D), [0] * D))
-                x = builder.fmul(w, x)
+                x = builder.fmul(_splat(builder, wi, ir.VectorType(f64, D)), x)
             builder.store(builder.fadd(s, x), sp, align=8)
             return dist
 

@@ -5,6 +5,7 @@ compute dtype, initial centers of that dtype, float64 sample weights or None.  I
 the iteration loop, convergence, empty-cluster relocation and statistics; the kernels
 only do one pass over a block of rows.
 """
+import contextlib
 import time
 
 import numpy as np
@@ -331,9 +332,15 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     scale = 0.5 if spherical else 1.0
     centers = np.ascontiguousarray(centers, dtype=dtype)
     bounds = None
+    blas_limit = contextlib.nullcontext  # lloyd_pass calls no BLAS
     if use_bounds:  # Hamerly's or grouped (Yinyang) bounds: one rule, in _yinyang
-        from ._yinyang import new_bounds
-        bounds = new_bounds(source.n_samples, centers, np.dtype(dtype).itemsize)
+        from ._yinyang import new_bounds, single_blas
+        # the bounded passes' matrix products (the centers' separation, the grouping,
+        # the grouped pass's scores) run on one BLAS thread: the pool's threads are
+        # the parallelism, and BLAS's idle threads would spin against them
+        blas_limit = single_blas
+        with blas_limit():
+            bounds = new_bounds(source.n_samples, centers, np.dtype(dtype).itemsize)
 
     def one_pass(C):
         if bounds is None:
@@ -349,11 +356,12 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     inertia = None
     for it in range(len(stats), max_iter):
         t0 = time.perf_counter()
-        C = _kernels.Centers(centers, shift, dtype)
-        res = one_pass(C)
-        empty = relocate_empty_clusters(engine, source, C, res, sample_weight, batch_size,
-                                        getattr(bounds, "upper", None))
-        new_centers = centers_from(res, centers, dtype, spherical)
+        with blas_limit():  # not over callback and save: user code
+            C = _kernels.Centers(centers, shift, dtype)
+            res = one_pass(C)
+            empty = relocate_empty_clusters(engine, source, C, res, sample_weight,
+                                            batch_size, getattr(bounds, "upper", None))
+            new_centers = centers_from(res, centers, dtype, spherical)
         shift_tot = float(((new_centers.astype(F8) - centers.astype(F8)) ** 2).sum())
         inertia = scale * float(res.inertia[0])
         centers = new_centers
@@ -381,7 +389,8 @@ def lloyd(engine, source, centers, sample_weight, shift, max_iter, tol, dtype,
     n_iter = len(stats)
     if not strict:
         # one more E-step so that labels and inertia match the returned centers
-        C = _kernels.Centers(centers, shift, dtype)
-        res = one_pass(C)
+        with blas_limit():
+            C = _kernels.Centers(centers, shift, dtype)
+            res = one_pass(C)
         inertia = scale * float(res.inertia[0])
     return centers, inertia, n_iter, stats

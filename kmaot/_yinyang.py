@@ -16,6 +16,8 @@ Memory: ``4 * n_groups`` bytes per row (float32 group bounds) plus 12 bytes (lab
 upper bound), with ``n_groups = n_clusters // 10``.  ``choose_bounds`` holds the one
 rule that picks grouped bounds, Hamerly's bound or none.
 """
+import contextlib
+
 import numpy as np
 
 from . import _kernels
@@ -60,6 +62,23 @@ def _blas_controller():
             ctl = ThreadpoolController()
             _BLAS["ctl"] = ctl if ctl.select(user_api="blas").lib_controllers else None
     return _BLAS["ctl"]
+
+
+def single_blas():
+    """Context in which BLAS (numpy's matmul) runs on one thread, or does nothing when
+    threadpoolctl is not installed.
+
+    ``lloyd`` holds it over every iteration of a bounded run, as scikit-learn's Lloyd
+    loop does: a product on BLAS's own threads between passes (the centers'
+    separation: 1024 x 1024 x 128 on W2) leaves OpenBLAS's threads spinning for their
+    timeout while the pool's threads work.  Measured on W2 (2 threads, iterations 2-5,
+    this module's passes): ``blas_thread_server`` took 13.6% of the CPU samples
+    (perf), 3.8% with the separation alone under this limit; the separation itself
+    took 9.0 ms on one BLAS thread against 8.1 on two."""
+    ctl = _blas_controller()
+    if ctl is None:
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1, user_api="blas")
 
 
 #: ... and while the compiled kernel would measure at least this share of the center

@@ -307,6 +307,38 @@ def test_blas_pass_limits_blas_to_one_thread(monkeypatch):
     assert seen and set(seen) == {1}
 
 
+@pytest.mark.parametrize("k", [512, 40])   # grouped bounds, Hamerly's
+def test_bounded_run_holds_blas_to_one_thread_between_passes(monkeypatch, k):
+    """The products of a bounded run outside its passes (the centers' separation, the
+    grouping) run on one BLAS thread too: on BLAS's own threads they left them spinning
+    against the pool's threads.  The callback (user code) gets BLAS's threads back."""
+    assert _yinyang._blas_controller() is not None   # threadpoolctl: a test requirement
+    before = _blas_threads()
+    seen = {"separation": [], "grouping": [], "callback": []}
+    real_sep, real_group = _lloyd.Bounds.separation, _yinyang.group_centers
+
+    def separation(C):
+        seen["separation"].append(_blas_threads())
+        return real_sep(C)
+
+    def grouping(*a, **kw):
+        seen["grouping"].append(_blas_threads())
+        return real_group(*a, **kw)
+
+    monkeypatch.setattr(_lloyd.Bounds, "separation", staticmethod(separation))
+    monkeypatch.setattr(_yinyang, "group_centers", grouping)
+    X, init = _data(3000, 64, k, np.float32, seed=4)
+    KMeans(k, init=init, tol=0, max_iter=3, n_threads=2, algorithm="bounded").fit(
+        X, callback=lambda st: seen["callback"].append(_blas_threads()))
+    assert len(seen["separation"]) >= 3 and set(seen["separation"]) == {1}
+    if k >= _yinyang.MIN_CLUSTERS:
+        assert seen["grouping"] == [1]
+    else:
+        assert seen["grouping"] == []
+    assert seen["callback"] == [before] * 3
+    assert _blas_threads() == before
+
+
 def test_fit_in_a_worker_thread_limits_blas_to_one_thread(monkeypatch):
     """A fit started from a thread other than the main one (a web server's worker, say)
     also runs its BLAS-scored passes with one BLAS thread per pool thread, and BLAS

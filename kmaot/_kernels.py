@@ -39,9 +39,10 @@ def _fn(name, dtype, module=None):
 
 class Centers:
     """Centers prepared for the kernels: shifted copy in the data dtype, 0.5*||c||^2,
-    and a float64 copy for exact distances."""
+    and a float64 copy for exact distances (``c64t``: transposed, made when first
+    asked for)."""
 
-    __slots__ = ("c64", "cs", "half_csq", "shift", "dtype", "k", "d")
+    __slots__ = ("c64", "cs", "half_csq", "shift", "dtype", "k", "d", "_c64t")
 
     def __init__(self, centers, shift, dtype):
         dtype = np.dtype(dtype)
@@ -58,6 +59,14 @@ class Centers:
         if dtype == F4 and self.k and not 2.0 * half_csq.max() <= F32_SAFE:
             raise_f32_range(2.0 * half_csq.max())
         self.half_csq = np.ascontiguousarray(half_csq, dtype=dtype)
+        self._c64t = None
+
+    @property
+    def c64t(self):
+        """The float64 centers transposed, (d, k) C-contiguous (``nearest_exact``)."""
+        if self._c64t is None:
+            self._c64t = np.ascontiguousarray(self.c64.T)
+        return self._c64t
 
 
 #: The float32 kernels score rows in float32 (||x - shift||^2 and 0.5*||c||^2 - x.c):
@@ -177,7 +186,7 @@ def nearest_exact(X, C, labels, module=None):
     m = X.shape[0]
     _check(X, C.dtype, (m, C.d), "X")
     _check_out(labels, I4, (m,), "labels")
-    return _fn("nearest_exact", C.dtype, module)(X, C.c64, labels)
+    return _fn("nearest_exact", C.dtype, module)(X, C.c64t, labels)
 
 
 #: small batches (at most this many rows) against at most _EXACT_MAX_K centers are

@@ -74,7 +74,7 @@ class CentersModel:
         """The direct path of ``predict`` for the fitted model: (cluster_centers_,
         mean_ and scale_ it was made for, then the fit dtype, d, the largest number of
         rows measured exactly, the exact kernel, the fast kernel, the prepared centers,
-        their float64 copy).  The kernels are None where there is no direct path
+        their float64 copy transposed, as the exact kernel takes them).  The kernels are None where there is no direct path
         (metric='cosine').  Rebuilt by ``predict`` when cluster_centers_ or
         mean_ is replaced (fit and partial_fit also drop it); not stored while the
         model is not fitted."""
@@ -90,7 +90,7 @@ class CentersModel:
             C = _kernels.Centers(centers, self._shift, centers.dtype)
             fast = (centers, mean, scale, C.dtype, C.d,
                     max(8, _EXACT_WORK // (C.k * C.d)), _kernels._fn("nearest_exact", C.dtype),
-                    _kernels._fn("assign_block", C.dtype), C, C.c64)
+                    _kernels._fn("assign_block", C.dtype), C, C.c64t)
         self._fast = fast
         return fast
 
@@ -109,7 +109,7 @@ class CentersModel:
                 or fast[1] is not attrs.get("mean_")):
             fast = self._fast_predictor()
         if type(X) is np.ndarray and X.ndim == 2:
-            _, mean, scale, dtype, d, exact_rows, exact, fn, C, c64 = fast
+            _, mean, scale, dtype, d, exact_rows, exact, fn, C, c64t = fast
             n, dx = X.shape
             if (dx == d and 0 < n <= _SMALL and (X.dtype is dtype or X.dtype == dtype)
                     and X.flags.c_contiguous):
@@ -120,11 +120,11 @@ class CentersModel:
                     # a few rows (at most 8, or while rows * n_clusters * n_features
                     # stays within _EXACT_WORK): exact float64 distances, three kernel
                     # arguments
-                    if exact(X, c64, labels):  # rows with a non-finite distance
+                    if exact(X, c64t, labels):  # rows with a non-finite distance
                         _kernels.raise_bad_rows(X, C)
                     return labels
                 # no distances: the kernel's largest squared norm checks the rows
-                if not _kernels.rows_ok(C, fn(X, C.shift, C.cs, C.half_csq, c64, labels,
+                if not _kernels.rows_ok(C, fn(X, C.shift, C.cs, C.half_csq, C.c64, labels,
                                               _kernels._EMPTY)):
                     _kernels.raise_bad_rows(X, C)
                 return labels

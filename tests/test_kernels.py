@@ -97,17 +97,48 @@ def test_nearest_exact_matches_reference_and_assign_block(level, dtype, n, d, k)
     np.testing.assert_array_equal(labels, fast)
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_nearest_exact_counts_nonfinite_rows(dtype):
-    X, C0 = _data(20, 4, 3, dtype)
+@pytest.mark.parametrize("k", [3, 70])   # centers one by one; vector tiles, then the rest
+def test_nearest_exact_counts_nonfinite_rows(level, dtype, k):
+    mod = _dispatch.kernel_module(level)
+    X, C0 = _data(100, 4, k, dtype)
     X = X[:6].copy()
     X[1, 2] = np.nan
     X[4, 0] = np.inf
     X[5, 3] = -np.inf
     C = _kernels.Centers(C0, np.zeros(4), dtype)
     labels = np.empty(6, np.int32)
-    assert _kernels.nearest_exact(X, C, labels) == 3
+    assert _kernels.nearest_exact(X, C, labels, module=mod) == 3
     np.testing.assert_array_equal(labels[[0, 2, 3]], assign(X[[0, 2, 3]], C0)[0])
+
+
+@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [7, 13, 64, 131])
+def test_nearest_exact_ties_go_to_the_lowest_index(level, dtype, k):
+    """Copies of one center at indices in different vector lanes, registers, tiles and
+    the one-by-one rest: every row nearest to them takes the lowest of those indices,
+    as does every row equidistant (exactly) from two centers."""
+    mod = _dispatch.kernel_module(level)
+    rng = np.random.default_rng(k)
+    d = 5
+    C0 = (rng.integers(-20, 20, (k, d)) * 4.0).astype(dtype)
+    copies = sorted({k - 1, k // 2, k // 3, 2})
+    C0[copies] = 1000.0
+    # rows at integer points (exact float64 distances) around the copies and elsewhere
+    X = np.concatenate([1000.0 + rng.integers(-3, 4, (40, d)),
+                        rng.integers(-80, 80, (200, d))]).astype(dtype)
+    # exactly halfway between two centers (on the bisector, for every order of sums)
+    mid = (C0[0].astype(np.float64) + C0[k - 1].astype(np.float64)) / 2
+    X = np.concatenate([X, mid[None].astype(dtype)])
+    X = np.ascontiguousarray(X)
+    C = _kernels.Centers(C0, np.zeros(d), dtype)
+    labels = np.empty(len(X), np.int32)
+    assert _kernels.nearest_exact(X, C, labels, module=mod) == 0
+    ref = assign(X, C0)[0]
+    np.testing.assert_array_equal(labels, ref)
+    assert (labels[:40] == min(copies)).all()
 
 
 @pytest.mark.parametrize("level", LEVELS)

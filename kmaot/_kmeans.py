@@ -90,10 +90,10 @@ class CentersModel:
         """The direct path of ``predict`` for the fitted model: (cluster_centers_,
         mean_ and scale_ it was made for, then the fit dtype, d, the largest number of
         rows measured exactly, the exact kernel, the fast kernel, the prepared centers,
-        their float64 copy transposed, as the exact kernel takes them).  The kernels are None where there is no direct path
-        (metric='cosine').  Rebuilt by ``predict`` when cluster_centers_ or
-        mean_ is replaced (fit and partial_fit also drop it); not stored while the
-        model is not fitted."""
+        their float64 copy transposed, as the exact kernel takes them).  The kernels
+        are None where there is no direct path (metric='cosine').  Rebuilt by
+        ``predict`` when cluster_centers_ or mean_ is replaced (fit and partial_fit
+        also drop it); not stored while the model is not fitted."""
         attrs = self.__dict__
         centers = attrs.get("cluster_centers_")  # read once: another thread may replace it
         mean = attrs.get("mean_")

@@ -74,7 +74,11 @@ def single_blas():
     timeout while the pool's threads work.  Measured on W2 (2 threads, iterations 2-5,
     this module's passes): ``blas_thread_server`` took 13.6% of the CPU samples
     (perf), 3.8% with the separation alone under this limit; the separation itself
-    took 9.0 ms on one BLAS thread against 8.1 on two."""
+    took 9.0 ms on one BLAS thread against 8.1 on two.
+
+    OpenBLAS's limit is process-wide and threadpoolctl lets one thread at a time set
+    it: a fit running at the same moment in another thread runs under this limit, or
+    with BLAS's own threads once this one restores them (slower, never wrong)."""
     ctl = _blas_controller()
     if ctl is None:
         return contextlib.nullcontext()
@@ -215,7 +219,9 @@ class SortedCenters:
 def grouped_pass(engine, source, C, state, sample_weight=None, batch_size=None):
     """``lloyd_pass`` with the same result, bit for bit, that measures only the centers
     that could be nearer than a row's own center (grouped bounds).  Updates ``state``
-    (a ``Grouped``); its labels are the labels of this pass."""
+    (a ``Grouped``); its labels are the labels of this pass.  Called under
+    ``single_blas`` (``_lloyd.lloyd``), so that the BLAS scores of the pool's threads
+    run on one BLAS thread each."""
     k, d = C.k, C.d
     B = block_rows(d, k)
     total = PassResult(k, d)
@@ -254,15 +260,9 @@ def grouped_pass(engine, source, C, state, sample_weight=None, batch_size=None):
         total.add(st)
         counted.__iadd__(st.n_full)
 
-    if blas:
-        # every pool thread calls BLAS: one BLAS thread each.  OpenBLAS's limit is
-        # process-wide and threadpoolctl lets one thread at a time set it: a fit running
-        # at the same moment in another thread does its passes under this limit, or with
-        # BLAS's own threads once this pass restores them (slower, never wrong)
-        with _blas_controller().limit(limits=1, user_api="blas"):
-            engine.run(source, B, new_state, work, fold, batch_size=batch_size)
-    else:
-        engine.run(source, B, new_state, work, fold, batch_size=batch_size)
+    # every pool thread calls BLAS, on one BLAS thread each: ``lloyd`` holds
+    # ``single_blas`` over the whole iteration (the separation above included)
+    engine.run(source, B, new_state, work, fold, batch_size=batch_size)
     state.c64 = C.c64
     state.n_full = int(counted[0])
     state.n_dist = int(counted[1])

@@ -37,6 +37,11 @@ def _fn(name, dtype, module=None):
     return getattr(module, f"{name}_{_SUFFIX[dtype]}")
 
 
+#: ``nearest_exact`` takes its centers in multiples of this many (kmaot_kernels.lloyd.
+#: EXACT_PAD: a whole tile of centers at every CPU level)
+_EXACT_PAD = 16
+
+
 class Centers:
     """Centers prepared for the kernels: shifted copy in the data dtype, 0.5*||c||^2,
     and a float64 copy for exact distances (``c64t``: transposed, made when first
@@ -63,9 +68,14 @@ class Centers:
 
     @property
     def c64t(self):
-        """The float64 centers transposed, (d, k) C-contiguous (``nearest_exact``)."""
+        """The float64 centers transposed, (d, kp) C-contiguous, kp the number of
+        centers rounded up to a multiple of 16 with NaN columns (``nearest_exact``: whole
+        vector registers of centers on every CPU level; a NaN distance never wins)."""
         if self._c64t is None:
-            self._c64t = np.ascontiguousarray(self.c64.T)
+            kp = -(-self.k // _EXACT_PAD) * _EXACT_PAD
+            ct = np.full((self.d, kp), np.nan)
+            ct[:, :self.k] = self.c64.T
+            self._c64t = ct
         return self._c64t
 
 

@@ -7,10 +7,23 @@ import numpy as np
 
 
 def sq_distances(X, centers):
-    """(n, k) squared Euclidean distances, computed directly as sum (x - c)^2."""
+    """(n, k) squared Euclidean distances, computed directly as sum (x - c)^2 in the
+    order kmaot documents for the exact distances that decide labels (so that ties
+    that rounding sets apart are broken the same way): each difference squared and
+    rounded, added into 8 partial sums (feature f into sum f mod 8, in feature order),
+    then p_q + p_(q+4), then (q) + (q+2), then the last two."""
     X = np.asarray(X, dtype=np.float64)
     C = np.asarray(centers, dtype=np.float64)
-    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    out = np.empty((X.shape[0], C.shape[0]))
+    for s in range(0, X.shape[0], 2048):
+        Xs = X[s:s + 2048]
+        parts = [np.zeros((Xs.shape[0], C.shape[0])) for _ in range(8)]
+        for f in range(X.shape[1]):
+            diff = Xs[:, f, None] - C[None, :, f]
+            parts[f % 8] = parts[f % 8] + diff * diff
+        t = [parts[q] + parts[q + 4] for q in range(4)]
+        out[s:s + 2048] = (t[0] + t[2]) + (t[1] + t[3])
+    return out
 
 
 def assign(X, centers):

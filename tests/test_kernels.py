@@ -393,3 +393,59 @@ def test_assign_small_matches_reference_and_assign_block(dtype, n, d, k):
     blk = np.empty(n, np.int32)
     _kernels.assign_block(X, C, blk)
     np.testing.assert_array_equal(labels, blk)
+
+
+def _rounded_ties(d, k, dtype, seed):
+    """Rows at the same distance from two centers in exact arithmetic, which rounding
+    sets apart: center 1 is center 0 with features a and b swapped, and every row has
+    x_a == x_b.  The squared terms are the same, added at other positions of the sum,
+    so how the float64 distance is summed (feature order, partial sums, FMA) decides
+    which of the two is nearer, for about half of the rows."""
+    rng = np.random.default_rng(seed)
+    C0 = rng.standard_normal((k, d)) * rng.uniform(0.5, 5)
+    a, b = rng.choice(d, 2, replace=False)
+    C0[1] = C0[0]
+    C0[1, [a, b]] = C0[0, [b, a]]
+    X = (rng.standard_normal((300, d)) * 0.05 + C0[0]).astype(dtype)
+    X[:, b] = X[:, a]
+    return np.ascontiguousarray(X), C0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d,k", [(13, 21), (16, 5), (32, 64), (67, 9)])
+def test_rounded_ties_get_one_label_in_every_kernel_and_level(dtype, d, k):
+    """Labels come from one exact expression (lloyd._exact_dist: 8 partial sums in
+    feature order, a fixed tree, no FMA) in every kernel that decides them by exact
+    distances: the blocked assignment and the fused pass (their near-tie recheck),
+    predict's exact kernel and the small-batch kernel, at every CPU level, equal the
+    reference's sum in that order.  With FMA in one kernel and partial sums by vector
+    width in another, a third of these rows got another label from predict on a few
+    rows than on many, and a quarter another label on avx2/avx512 than on the
+    baseline level.  (Below 9 features every partial sum holds one square, and the
+    swapped squares round alike: no split to test.)"""
+    X, C0 = _rounded_ties(d, k, dtype, seed=d * 100 + k)
+    n = len(X)
+    ref = assign(X, C0)[0]
+    assert 0.1 * n < (ref == 1).sum() < 0.9 * n  # the rounding does split the tied rows
+    C = _kernels.Centers(C0, X.astype(np.float64).mean(0), dtype)
+    for level in LEVELS:
+        mod = _dispatch.kernel_module(level)
+        got = {}
+        got["assign_block"] = np.empty(n, np.int32)
+        _kernels.assign_block(X, C, got["assign_block"], module=mod)
+        got["nearest_exact"] = np.empty(n, np.int32)
+        assert _kernels.nearest_exact(X, C, got["nearest_exact"], module=mod) == 0
+        got["lloyd_block"] = np.empty(n, np.int32)
+        _kernels.lloyd_block(X, C, None, got["lloyd_block"], None, np.zeros((k, d)),
+                             np.zeros(k), np.zeros(1), module=mod)
+        for name, labels in got.items():
+            np.testing.assert_array_equal(labels, ref, err_msg=f"{name} at {level}")
+        # the fused mini-batch step: its labels show in the weights its centers got
+        step = _kernels.MinibatchStep(dtype, C0.copy(), np.zeros(k), module=mod)
+        step.c64[:] = C0
+        step(X, np.arange(n, dtype=np.int64))
+        np.testing.assert_array_equal(step.weight_sums, np.bincount(ref, minlength=k),
+                                      err_msg=f"minibatch_step at {level}")
+    small = np.empty(n, np.int32)
+    _kernels.assign_small(X, C, small, np.empty(n))
+    np.testing.assert_array_equal(small, ref)

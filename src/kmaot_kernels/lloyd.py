@@ -12,7 +12,10 @@ Numerics
   origin.  When the runner-up's score is within the rounding-error bound of the best
   one, the row is re-measured exactly in float64 against every center.  Labels are
   therefore the float64 argmin of ``sum_f (x_f - c_f)^2`` (ties to the lowest index),
-  the same on every CPU target and for float32 and float64 data alike.
+  the same on every CPU target and for float32 and float64 data alike.  That sum is
+  one expression wherever an exact distance chooses a label (``_exact_dist``: each
+  square rounded, then added in feature order, no FMA), so that two centers whose
+  distances only rounding sets apart are ordered the same way by every kernel.
 * The distance to the chosen center is computed exactly, in float64; that is what
   ``mind`` and the inertia report.
 * Sums, counts (sample weights) and inertia are float64 and are accumulated strictly
@@ -696,28 +699,130 @@ _score_chunk = _dispatch(
         "them)."))
 
 
-@njit(nogil=True, fastmath=FAST)
+#: partial sums of the exact distance that decides labels (``_exact_dist``)
+EXACT_PARTS = 8
+
+
+def _exact_fold(builder, parts):
+    """The fixed tree that adds the EXACT_PARTS partial sums of ``_exact_dist``:
+    p_q + p_(q+4), then (q) + (q+2), then the two: halves of a vector of 8 lanes, in
+    scalars or in vectors of lanes (one partial sum per list entry)."""
+    t = [builder.fadd(parts[q], parts[q + 4]) for q in range(4)]
+    u = [builder.fadd(t[q], t[q + 2]) for q in range(2)]
+    return builder.fadd(u[0], u[1])
+
+
+@intrinsic
+def _exact_dist(typingctx, X, r, c64, j):
+    """The exact squared distance ||X[r] - c64[j]||^2 that decides labels (X (m, d),
+    c64 (k, d) float64, both C-contiguous): float64, each feature's difference squared
+    and rounded, added into EXACT_PARTS partial sums (feature f into sum f mod 8, in
+    feature order), which ``_exact_fold`` adds in a fixed tree.  No FMA, nothing
+    reordered: IEEE operations on lanes of a vector of 8 float64, which every CPU level
+    executes with the same results (two registers on AVX2, four on the baseline).
+
+    Every kernel that compares exact distances to choose a label uses this expression
+    (``nearest_exact`` the same operations with one center per lane), so a label is the
+    same whichever kernel, batch size or CPU level produced it, also when two centers
+    are at the same distance up to rounding (with FMA in one kernel and partial sums
+    by vector width in another, measured on constructed ties: 25-35% of those rows got
+    another label from predict on a few rows than on many, or on avx2/avx512 than on
+    the baseline level).
+
+    Call it only from functions compiled without fastmath (``fastmath=False``, set
+    explicitly: a callee compiled for a fastmath caller inherits its flags unless it
+    sets its own), and never from an exported kernel's own body (pycc compiles those
+    with fastmath: src/build_kernels.py): numba puts a function's fastmath flags on
+    every floating-point instruction of its code, an intrinsic's included, and LLVM
+    then fused the multiply and the add into an FMA."""
+    sig = types.float64(X, r, c64, j)
+
+    def codegen(context, builder, signature, args):
+        x, row, C, jj = _ir_args(context, builder, signature, args)
+        f64 = ir.DoubleType()
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        P = EXACT_PARTS
+        vt = ir.VectorType(f64, P)
+        elt = context.get_data_type(signature.args[0].dtype)
+        d = builder.extract_value(x.shape, 1)
+        xrow = builder.gep(x.data, [builder.mul(row, d)])
+        crow = builder.gep(C.data, [builder.mul(jj, d)])
+        acc = cgutils.alloca_once_value(builder, ir.Constant(vt, [0.0] * P))
+        n8 = builder.udiv(d, i64(P))
+        with cgutils.for_range(builder, n8) as loop:  # 8 features at a time
+            off = builder.mul(loop.index, i64(P))
+            xv = builder.load(_vec_ptr(builder, xrow, off, ir.VectorType(elt, P)),
+                              align=context.get_abi_sizeof(elt))
+            if elt != f64:
+                xv = builder.fpext(xv, vt)
+            e = builder.fsub(xv, builder.load(_vec_ptr(builder, crow, off, vt), align=8))
+            builder.store(builder.fadd(builder.load(acc), builder.fmul(e, e)), acc)
+        # the last d mod 8 features, feature f0 + q into partial sum q: lanes past
+        # them hold 0 - 0, whose square adds +0.0 to a sum of squares (unchanged)
+        f0 = builder.mul(n8, i64(P))
+        rem = builder.sub(d, f0)
+        with builder.if_then(builder.icmp_unsigned(">", rem, i64(0)), likely=False):
+            xt = ir.VectorType(elt, P)
+            xs = cgutils.alloca_once_value(builder, ir.Constant(xt, [0.0] * P))
+            cs = cgutils.alloca_once_value(builder, ir.Constant(vt, [0.0] * P))
+            for q in range(P - 1):
+                with builder.if_then(builder.icmp_unsigned(">", rem, i64(q))):
+                    src = builder.add(f0, i64(q))
+                    for slot, row_ptr in ((xs, xrow), (cs, crow)):
+                        val = builder.load(builder.gep(row_ptr, [src]))
+                        builder.store(builder.insert_element(builder.load(slot), val, i32(q)),
+                                      slot)
+            xv = builder.load(xs)
+            if elt != f64:
+                xv = builder.fpext(xv, vt)
+            e = builder.fsub(xv, builder.load(cs))
+            builder.store(builder.fadd(builder.load(acc), builder.fmul(e, e)), acc)
+        # _exact_fold's tree as halves of the vector
+        v = builder.load(acc)
+        half = [builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(o, o + n))))
+                for n, o in ((4, 0), (4, 4))]
+        t = builder.fadd(half[0], half[1])
+        u = builder.fadd(builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 2), [0, 1])),
+                         builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 2), [2, 3])))
+        return builder.fadd(builder.extract_element(u, i32(0)), builder.extract_element(u, i32(1)))
+
+    return sig, codegen
+
+
+# fastmath off: _exact_dist's operations must stay as written
+@njit(nogil=True, fastmath=False)
+def _exact_nearest2(X, r, c64):
+    """(best_j, best_d, second_d): the nearest center to row r by ``_exact_dist`` (ties
+    to the lowest index), its distance and the runner-up's."""
+    best_j = 0
+    best_d = np.inf
+    second_d = np.inf
+    for j in range(c64.shape[0]):
+        dist = _exact_dist(X, r, c64, j)
+        second_d = min(second_d, max(best_d, dist))  # branch-free: measured faster
+        if dist < best_d:
+            best_d = dist
+            best_j = j
+    return best_j, best_d, second_d
+
+
+# fastmath off: _exact_dist's operations must stay as written
+@njit(nogil=True, fastmath=False)
 def _exact_row(X, r, c64, j_fast, gap, bound):
     """The nearest center of row r and its squared distance, exactly in float64.
 
     The fast scores are trusted when the runner-up is further than ``bound`` (an upper
-    bound of their rounding error); otherwise every center is measured exactly, so the
-    label is the float64 argmin (ties to the lowest index) whatever the CPU target.
+    bound of their rounding error); otherwise every center is measured exactly
+    (``_exact_dist``), so the label is the float64 argmin (ties to the lowest index)
+    whatever the CPU target.
     """
-    d = X.shape[1]
     if gap > bound:
-        dist = 0.0
-        for f in range(d):
-            diff = np.float64(X[r, f]) - c64[j_fast, f]
-            dist += diff * diff
-        return j_fast, dist
+        return j_fast, _exact_dist(X, r, c64, j_fast)
     best_j = 0
     best_d = np.inf
     for j in range(c64.shape[0]):
-        dist = 0.0
-        for f in range(d):
-            diff = np.float64(X[r, f]) - c64[j, f]
-            dist += diff * diff
+        dist = _exact_dist(X, r, c64, j)
         if dist < best_d:
             best_d = dist
             best_j = j
@@ -1089,7 +1194,9 @@ def _accumulate_loop(X, start, m, lab, w, c64, mind, sums, counts, inert):
 
 @njit(nogil=True, fastmath=FAST, inline="always")
 def _row_dist(X, r, j, c64):
-    """The exact float64 ||X[r] - c64[j]||^2 (inlined: see _add_row_dist)."""
+    """The float64 ||X[r] - c64[j]||^2, summed as fastmath allows (partial sums in
+    vector lanes; inlined: see _add_row_dist): for distances that bound or report, not
+    for those that choose a label (``_exact_dist``)."""
     dist = 0.0
     for f in range(X.shape[1]):
         diff = np.float64(X[r, f]) - c64[j, f]
@@ -1247,134 +1354,121 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
     return worst
 
 
-def _make_exact_tiles(NV):
-    """An intrinsic (X, r, ct, j0, j1, bd, bj) -> (bd, bj): the nearest to row r of X
-    of (bd, bj) (a squared distance and its center, every index below j0) and the
-    centers j0..j1-1, exactly in float64 (j1 - j0 a multiple of NV * (vector lanes);
-    ties to the lowest index), from the transposed centers ct (d, k) float64.
+@intrinsic
+def _exact_tiles(typingctx, X, r, ct, bd, bj):
+    """(X, r, ct, bd, bj) -> (bd, bj): the nearest center to row r of X, exactly in
+    float64 (ties to the lowest index), from the centers transposed: ct (d, kp)
+    float64, kp a multiple of the vector lanes; (bd, bj) are returned when no center
+    is nearer (inf, 0 for a row whose distances are all NaN or infinity).
 
-    NV * lanes centers at a time lie in NV vector registers, which hold their sums over
-    the whole loop over features: per feature one broadcast of x_f and, per register,
-    a load, a subtraction and a fused multiply-add (a multiply and an add at the
-    baseline level), in feature order.  Each lane keeps its best distance and index (a
-    later center only on a strictly smaller distance); the lanes are folded into
-    (bd, bj) at the end, the lower index winning on equal distances."""
+    A tile of centers lies in the lanes of vector registers (one center per lane):
+    EXACT_PARTS registers hold its partial sums, feature f going into register
+    f mod 8, each a subtraction, a multiply and an add per feature, which
+    ``_exact_fold`` adds in the same tree as ``_exact_dist``: every lane computes
+    ``_exact_dist`` bit for bit.  Each lane keeps its best distance and index (a later
+    center only on a strictly smaller distance); the lanes are folded at the end, the
+    lower index winning on equal distances."""
+    sig = types.Tuple((types.float64, types.int64))(X, r, ct, bd, bj)
 
-    @intrinsic
-    def exact_tiles(typingctx, X, r, ct, j0, j1, bd, bj):
-        sig = types.Tuple((types.float64, types.int64))(X, r, ct, j0, j1, bd, bj)
+    def codegen(context, builder, signature, args):
+        x, row, C, bd, bj = _ir_args(context, builder, signature, args)
+        f64 = ir.DoubleType()
+        i64 = ir.IntType(64)
+        i32 = ir.IntType(32)
+        P = EXACT_PARTS
+        L = _VBYTES // 8
+        NV = EXACT_TILE // L  # registers of centers per tile
+        vt = ir.VectorType(f64, L)
+        it = ir.VectorType(i64, L)
+        xelt = context.get_data_type(signature.args[0].dtype)
+        d = builder.extract_value(C.shape, 0)
+        k = builder.extract_value(C.shape, 1)
+        xrow = builder.gep(x.data, [builder.mul(row, d)])
+        accs = [[cgutils.alloca_once(builder, vt) for _ in range(P)] for _ in range(NV)]
+        bestv = cgutils.alloca_once_value(builder, ir.Constant(vt, [float("inf")] * L))
+        besti = cgutils.alloca_once_value(builder, ir.Constant(it, [0] * L))
+        lane = ir.Constant(it, list(range(L)))
 
-        def codegen(context, builder, signature, args):
-            x, row, C, ja, jb, bd, bj = _ir_args(context, builder, signature, args)
-            f64 = ir.DoubleType()
-            i64 = ir.IntType(64)
-            i32 = ir.IntType(32)
-            L = _VBYTES // 8
-            vt = ir.VectorType(f64, L)
-            it = ir.VectorType(i64, L)
-            xelt = context.get_data_type(signature.args[0].dtype)
-            d = builder.extract_value(C.shape, 0)
-            k = builder.extract_value(C.shape, 1)
-            xrow = builder.gep(x.data, [builder.mul(row, d)])
-            if USE_FMA:
-                fma = _vec_fma(builder, vt)
-            accs = [cgutils.alloca_once(builder, vt) for _ in range(NV)]
-            bestv = cgutils.alloca_once(builder, vt)
-            besti = cgutils.alloca_once(builder, it)
-            builder.store(ir.Constant(vt, [float("inf")] * L), bestv)
-            builder.store(ir.Constant(it, [0] * L), besti)
-            lane = ir.Constant(it, list(range(L)))
-            n_tiles = builder.udiv(builder.sub(jb, ja), i64(NV * L))
-            with cgutils.for_range(builder, n_tiles) as tiles:
-                j = builder.add(ja, builder.mul(tiles.index, i64(NV * L)))
-                for acc in accs:
-                    builder.store(ir.Constant(vt, [0.0] * L), acc)
-                with cgutils.for_range(builder, d) as loop:
-                    f = loop.index
-                    xf = builder.load(builder.gep(xrow, [f]))
-                    if xelt != f64:
-                        xf = builder.fpext(xf, f64)
-                    xv = _splat(builder, xf, vt)
-                    base = builder.add(builder.mul(f, k), j)
-                    for v in range(NV):
-                        off = builder.add(base, i64(v * L))
-                        c = builder.load(_vec_ptr(builder, C.data, off, vt), align=8)
-                        diff = builder.fsub(xv, c)
-                        acc = builder.load(accs[v])
-                        if USE_FMA:
-                            acc = builder.call(fma, [diff, diff, acc])
-                        else:
-                            acc = builder.fadd(acc, builder.fmul(diff, diff))
-                        builder.store(acc, accs[v])
+        def feature(f, j, q):
+            xf = builder.load(builder.gep(xrow, [f]))
+            if xelt != f64:
+                xf = builder.fpext(xf, f64)
+            xv = _splat(builder, xf, vt)
+            base = builder.add(builder.mul(f, k), j)
+            for v in range(NV):
+                c = builder.load(_vec_ptr(builder, C.data, builder.add(base, i64(v * L)), vt),
+                                 align=8)
+                e = builder.fsub(xv, c)
+                acc = accs[v][q]
+                builder.store(builder.fadd(builder.load(acc), builder.fmul(e, e)), acc)
+
+        n8 = builder.udiv(d, i64(P))
+        f0 = builder.mul(n8, i64(P))
+        rem = builder.sub(d, f0)
+        with cgutils.for_range(builder, builder.udiv(k, i64(NV * L))) as tiles:
+            j = builder.mul(tiles.index, i64(NV * L))
+            for acc in sum(accs, []):
+                builder.store(ir.Constant(vt, [0.0] * L), acc)
+            with cgutils.for_range(builder, n8) as loop:
+                fb = builder.mul(loop.index, i64(P))
+                for q in range(P):
+                    feature(builder.add(fb, i64(q)), j, q)
+            for q in range(P - 1):  # the last d mod 8 features (absent ones add nothing)
+                with builder.if_then(builder.icmp_unsigned(">", rem, i64(q)), likely=False):
+                    feature(builder.add(f0, i64(q)), j, q)
+            for v in range(NV):
+                dist = _exact_fold(builder, [builder.load(acc) for acc in accs[v]])
                 bv = builder.load(bestv)
-                bi = builder.load(besti)
-                for v in range(NV):
-                    acc = builder.load(accs[v])
-                    lt = builder.fcmp_ordered("<", acc, bv)
-                    bv = builder.select(lt, acc, bv)
-                    idx = builder.add(_splat(builder, builder.add(j, i64(v * L)), it), lane)
-                    bi = builder.select(lt, idx, bi)
-                builder.store(bv, bestv)
-                builder.store(bi, besti)
-            bv = builder.load(bestv)
-            bi = builder.load(besti)
-            for q in range(L):
-                vq = builder.extract_element(bv, i32(q))
-                iq = builder.extract_element(bi, i32(q))
-                better = builder.or_(builder.fcmp_ordered("<", vq, bd),
-                                     builder.and_(builder.fcmp_ordered("==", vq, bd),
-                                                  builder.icmp_signed("<", iq, bj)))
-                bd = builder.select(better, vq, bd)
-                bj = builder.select(better, iq, bj)
-            return context.make_tuple(builder, signature.return_type, [bd, bj])
+                lt = builder.fcmp_ordered("<", dist, bv)
+                builder.store(builder.select(lt, dist, bv), bestv)
+                idx = builder.add(_splat(builder, builder.add(j, i64(v * L)), it), lane)
+                builder.store(builder.select(lt, idx, builder.load(besti)), besti)
+        bv = builder.load(bestv)
+        bi = builder.load(besti)
+        for q in range(L):
+            vq = builder.extract_element(bv, i32(q))
+            iq = builder.extract_element(bi, i32(q))
+            better = builder.or_(builder.fcmp_ordered("<", vq, bd),
+                                 builder.and_(builder.fcmp_ordered("==", vq, bd),
+                                              builder.icmp_signed("<", iq, bj)))
+            bd = builder.select(better, vq, bd)
+            bj = builder.select(better, iq, bj)
+        return context.make_tuple(builder, signature.return_type, [bd, bj])
 
-        return sig, codegen
-
-    return exact_tiles
+    return sig, codegen
 
 
-#: lanes of one vector register of float64 (``_make_exact_tiles``)
-EXACT_LANES = _VBYTES // 8
-#: four registers of centers at a time, then one, then the rest one by one
-_exact_tiles4 = _make_exact_tiles(4)
-_exact_tiles1 = _make_exact_tiles(1)
+#: centers per tile of ``_exact_tiles``: two registers of float64 lanes at AVX-512
+#: (16 registers of partial sums), one below
+EXACT_TILE = 16 if _VBYTES == 64 else _VBYTES // 8
+#: ``nearest_exact``'s centers come in multiples of this many columns (``Centers.c64t``
+#: pads them with NaN): a multiple of every CPU level's EXACT_TILE
+EXACT_PAD = 16
+
+
+# fastmath off: _exact_tiles's operations must stay as written (see _exact_dist); a
+# function of its own, since pycc compiles the exported kernels' bodies with fastmath
+# (src/build_kernels.py)
+@njit(nogil=True, fastmath=False)
+def _nearest_tiles(X, r, ct):
+    """(distance, index) of the nearest center to row r (``_exact_tiles``)."""
+    return _exact_tiles(X, r, ct, np.inf, 0)
 
 
 @njit(nogil=True, fastmath=FAST)
 def nearest_exact(X, ct, labels):
     """Nearest center of each row by exact float64 distances, for a handful of rows.
 
-    X (m, d) IN; ct (d, k) float64 IN: the centers transposed (``Centers.c64t``);
-    labels (m,) int32 OUT.  Returns the number of rows whose distances are not finite
-    (NaN or infinity in the row): the caller raises.  The float64 argmin (ties to the
-    lowest index), as ``assign_block``'s, with three arguments and no scratch: the
-    latency path of ``predict`` on a few rows.  The centers are measured in vector
-    registers (``_make_exact_tiles``), four registers of lanes at a time, then one,
-    then the last few one by one.  The sums run in feature order, ``_row_dist``'s in
-    partial sums: both are float64 sums, and can order two centers whose distances
-    agree to the last bits differently.  One W1 row (d=32, k=64), AOT avx512 module,
-    alternated in one process: 0.94-1.07 us per call against 1.18-1.35 with the
-    centers one at a time (``_exact_row``), same labels on 100,000 rows.
-    """
-    d, k = ct.shape
-    k4 = (k // (4 * EXACT_LANES)) * (4 * EXACT_LANES)
-    k1 = (k // EXACT_LANES) * EXACT_LANES
+    X (m, d) IN; ct (d, kp) float64 IN: the centers transposed (``Centers.c64t``), kp
+    a multiple of EXACT_PAD, the columns past the k centers NaN (a NaN distance never
+    wins); labels (m,) int32 OUT.  Returns the number of rows whose distances are not
+    finite (NaN or infinity in the row): the caller raises.  The argmin of
+    ``_exact_dist`` (ties to the lowest index), as every other kernel's, with three
+    arguments and no scratch: the latency path of ``predict`` on a few rows.  The
+    centers are measured a tile of vector registers at a time (``_exact_tiles``)."""
     bad = 0
     for r in range(X.shape[0]):
-        best_d = np.inf
-        best_j = 0
-        if k4 > 0:  # (each call folds its lanes at the end)
-            best_d, best_j = _exact_tiles4(X, r, ct, 0, k4, best_d, best_j)
-        if k1 > k4:
-            best_d, best_j = _exact_tiles1(X, r, ct, k4, k1, best_d, best_j)
-        for j in range(k1, k):
-            acc = 0.0
-            for f in range(d):
-                diff = np.float64(X[r, f]) - ct[f, j]
-                acc += diff * diff
-            if acc < best_d:
-                best_d = acc
-                best_j = j
+        best_d, best_j = _nearest_tiles(X, r, ct)
         labels[r] = best_j
         if not best_d < np.inf:
             bad += 1

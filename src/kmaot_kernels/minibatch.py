@@ -22,7 +22,7 @@ nearest center by exact float64 distances and applies the same update.
 import numpy as np
 from numba import njit
 
-from .lloyd import FAST, _add_row_dist, _row_dist
+from .lloyd import FAST, _add_row_dist, _exact_nearest2
 
 
 @njit(nogil=True, fastmath=FAST)
@@ -171,15 +171,7 @@ def minibatch_step(X, rows, w, c64, centers, weight_sums, sums, batch_w, inertia
                 row_bounds[r, 3] = drift[k]
                 continue
         if best_j < 0:  # full search
-            best_j = 0
-            best_d = np.inf
-            second_d = np.inf
-            for j in range(k):
-                dist = _row_dist(X, r, j, c64)
-                second_d = min(second_d, max(best_d, dist))  # branch-free: measured faster
-                if dist < best_d:
-                    best_d = dist
-                    best_j = j
+            best_j, best_d, second_d = _exact_nearest2(X, r, c64)
             if bounds:
                 row_label[r] = best_j
                 row_bounds[r, 0] = np.sqrt(best_d)

@@ -29,7 +29,7 @@ arithmetic of ``lloyd_block``: sums, counts and inertia are bit-identical to it.
 import numpy as np
 from numba import njit
 
-from .lloyd import FAST, _accumulate, _error_scale, _row_dist
+from .lloyd import FAST, _accumulate, _error_scale, _exact_dist, _row_dist
 
 #: relative margins: float64 distances are exact to ~1e-14, float32 scores are covered
 #: by their error bound; these keep every comparison strict whatever the rounding
@@ -208,24 +208,26 @@ def _own_score(XS, i, cg, hg, pa, zero):
     return np.float64(hg[pa] - s)
 
 
-@njit(nogil=True, fastmath=FAST)
+# fastmath off: lloyd._exact_dist's operations must stay as written
+@njit(nogil=True, fastmath=False)
 def _exact_groups(X, r, a, own_in, e0, e1, e_group, order, gstart, c64, lower_r, dbuf):
     """Near tie: the exact float64 distance of row r to every center of its measured
     groups (entries e0:e1) and to its own center a; the nearest (ties to the lowest
-    index, as lloyd_block's _exact_row over all centers), and exact group bounds."""
+    index, as lloyd_block's _exact_row over all centers, by the same ``_exact_dist``),
+    and exact group bounds."""
     best_d = np.inf
     b = a  # kept only by a row of NaN (the driver raises)
     for e in range(e0, e1):
         g = e_group[e]
         for p in range(gstart[g], gstart[g + 1]):
             j = order[p]
-            dist = _row_dist(X, r, j, c64)
+            dist = _exact_dist(X, r, c64, j)
             dbuf[p] = dist
             if dist < best_d or (dist == best_d and j < b):
                 best_d = dist
                 b = j
     if not own_in:
-        dist = _row_dist(X, r, a, c64)
+        dist = _exact_dist(X, r, c64, a)
         if dist < best_d or (dist == best_d and a < b):
             best_d = dist
             b = a
@@ -471,14 +473,16 @@ def yinyang_filter(X, shift, c64, delta, gdelta, sep, labels, upper, lower, work
     return nw
 
 
-@njit(nogil=True, fastmath=FAST)
+# fastmath off: lloyd._exact_dist's operations must stay as written
+@njit(nogil=True, fastmath=False)
 def _exact_all(X, r, c64, order, gstart, lower_r, dbuf):
     """Near tie: the exact float64 nearest center of row r over all centers (ties to
-    the lowest index, as lloyd_block's _exact_row) and exact bounds for every group."""
+    the lowest index, as lloyd_block's _exact_row, by the same ``_exact_dist``) and exact
+    bounds for every group."""
     best_d = np.inf
     b = 0  # kept only by a row of NaN (the driver raises)
     for j in range(c64.shape[0]):
-        dist = _row_dist(X, r, j, c64)
+        dist = _exact_dist(X, r, c64, j)
         dbuf[j] = dist
         if dist < best_d:
             best_d = dist

@@ -41,11 +41,14 @@ _I4 = _kernels.I4
 #: predict measures every center exactly (lowest latency) for at most 8 rows, or while
 #: rows * n_clusters * n_features stays within _EXACT_WORK, up to _EXACT_MAX_ROWS rows
 #: (``_exact_rows``).  Measured crossovers against the blocked kernel (kernel calls on
-#: rows of a fitted model, medians of 300): d=32, k=64 the same at 16 rows (3.3 us);
-#: d=16, k=256 6.1 against 10.1 us at 16 rows, 11.8 against 10.0 at 32; d=8, k=8 2.8
-#: against 3.7 us at 64 rows; d=128, k=1024 169 against 182 us at 8 rows, 333 against
-#: 189 at 16
-_EXACT_WORK = 32768
+#: rows of a fitted model, medians of 300), with the exact kernel of one expression for
+#: every label (a multiply and an add per feature, not an FMA): d=32, k=64 3.6 against
+#: 3.7 us at 10 rows, 4.1 against 3.5 at 12, 5.4 against 3.7 at 16; d=16, k=256 10.4
+#: against 13.7 at 16 rows, 12.2 against 12.0 at 20; d=64, k=64 7.1 against 5.3 at 8
+#: rows (the floor of 8 rows costs that); d=8, k=8 5.4 against 5.8 at 64 rows;
+#: d=128, k=1024 121 against 193 at 4 rows, 245 against 201 at 8.  With the fused
+#: multiply-adds the exact kernel had, the rule was 32,768 (d=32, k=64 even at 16 rows)
+_EXACT_WORK = 20480
 _EXACT_MAX_ROWS = 64
 
 

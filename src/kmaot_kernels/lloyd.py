@@ -14,8 +14,9 @@ Numerics
   therefore the float64 argmin of ``sum_f (x_f - c_f)^2`` (ties to the lowest index),
   the same on every CPU target and for float32 and float64 data alike.  That sum is
   one expression wherever an exact distance chooses a label (``_exact_dist``: each
-  square rounded, then added in feature order, no FMA), so that two centers whose
-  distances only rounding sets apart are ordered the same way by every kernel.
+  square rounded, added into 8 partial sums in feature order, a fixed tree, no FMA),
+  so that two centers whose distances only rounding sets apart are ordered the same
+  way by every kernel and CPU level.
 * The distance to the chosen center is computed exactly, in float64; that is what
   ``mind`` and the inertia report.
 * Sums, counts (sample weights) and inertia are float64 and are accumulated strictly
@@ -779,13 +780,15 @@ def _exact_dist(typingctx, X, r, c64, j):
             e = builder.fsub(xv, builder.load(cs))
             builder.store(builder.fadd(builder.load(acc), builder.fmul(e, e)), acc)
         # _exact_fold's tree as halves of the vector
+        def part(v, lo, n):
+            return builder.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(i32, n), list(range(lo, lo + n))))
+
         v = builder.load(acc)
-        half = [builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, n), list(range(o, o + n))))
-                for n, o in ((4, 0), (4, 4))]
-        t = builder.fadd(half[0], half[1])
-        u = builder.fadd(builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 2), [0, 1])),
-                         builder.shuffle_vector(t, t, ir.Constant(ir.VectorType(i32, 2), [2, 3])))
-        return builder.fadd(builder.extract_element(u, i32(0)), builder.extract_element(u, i32(1)))
+        t = builder.fadd(part(v, 0, 4), part(v, 4, 4))
+        u = builder.fadd(part(t, 0, 2), part(t, 2, 2))
+        return builder.fadd(builder.extract_element(u, i32(0)),
+                            builder.extract_element(u, i32(1)))
 
     return sig, codegen
 
@@ -1358,8 +1361,8 @@ def assign_block(X, shift, cs, half_csq, c64, labels, mind):
 def _exact_tiles(typingctx, X, r, ct, bd, bj):
     """(X, r, ct, bd, bj) -> (bd, bj): the nearest center to row r of X, exactly in
     float64 (ties to the lowest index), from the centers transposed: ct (d, kp)
-    float64, kp a multiple of the vector lanes; (bd, bj) are returned when no center
-    is nearer (inf, 0 for a row whose distances are all NaN or infinity).
+    float64, kp a multiple of EXACT_TILE; (bd, bj) are returned when no center is
+    nearer (inf, 0 for a row whose distances are all NaN or infinity).
 
     A tile of centers lies in the lanes of vector registers (one center per lane):
     EXACT_PARTS registers hold its partial sums, feature f going into register

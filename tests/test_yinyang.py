@@ -83,6 +83,28 @@ def test_grouped_with_ties_duplicates_and_empty_clusters(grouped):
     _assert_identical(a, b)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grouped_breaks_rounded_ties_as_lloyd(grouped, dtype):
+    """Rows at the same distance from two centers up to rounding (center 1 is center 0
+    with two features swapped; the rows have those features equal): the grouped
+    passes' exact rechecks (yinyang._exact_groups, _exact_all) order the two centers
+    as lloyd_block's does, by the one exact distance that decides labels."""
+    rng = np.random.default_rng(11)
+    d, k = 13, 40
+    C = rng.normal(0, 4, (k, d))
+    C[0, 9] = C[0, 2] + 0.3   # rows with x_9 == x_2 still lie near center 0
+    C[1] = C[0]
+    C[1, [2, 9]] = C[0, [9, 2]]
+    X = C[rng.integers(0, k, 3000)] + rng.normal(0, 0.6, (3000, d))
+    X[:1500] = C[0] + rng.normal(0, 0.05, (1500, d))
+    X[:, 9] = X[:, 2]
+    X = X.astype(dtype)
+    first = assign(X, C)[0][:1500]
+    assert set(first) == {0, 1} and 100 < (first == 1).sum() < 1400  # rounding splits them
+    a, b = _pair(X, C.copy(), max_iter=3)
+    _assert_identical(a, b)
+
+
 def test_grouped_matches_scikit_learn(grouped):
     sklearn = pytest.importorskip("sklearn.cluster")
     X, init = _data(3000, 6, 96, np.float64, seed=9)

@@ -38,23 +38,23 @@ _SMALL = 4096
 _empty = np.empty
 _ndarray = np.ndarray
 _I4 = _kernels.I4
-#: predict measures every center exactly (lowest latency) for at most 8 rows, or while
-#: rows * n_clusters * n_features stays within _EXACT_WORK, up to _EXACT_MAX_ROWS rows
-#: (``_exact_rows``).  Measured crossovers against the blocked kernel (kernel calls on
-#: rows of a fitted model, medians of 300), with the exact kernel of one expression for
-#: every label (a multiply and an add per feature, not an FMA): d=32, k=64 3.6 against
-#: 3.7 us at 10 rows, 4.1 against 3.5 at 12, 5.4 against 3.7 at 16; d=16, k=256 10.4
-#: against 13.7 at 16 rows, 12.2 against 12.0 at 20; d=64, k=64 7.1 against 5.3 at 8
-#: rows (the floor of 8 rows costs that); d=8, k=8 5.4 against 5.8 at 64 rows;
-#: d=128, k=1024 121 against 193 at 4 rows, 245 against 201 at 8.  With the fused
-#: multiply-adds the exact kernel had, the rule was 32,768 (d=32, k=64 even at 16 rows)
-_EXACT_WORK = 20480
+#: predict measures every center exactly (lowest latency) on as many rows as the
+#: exact kernel's estimated time stays below the blocked kernel's (``_exact_rows``):
+#: per row 0.05 us + 0.22 ns * k * d against 4.5 us + 30 ns * k per call, from kernel
+#: calls on rows of fitted models (medians of 200, 2026-12-06; first row count where the
+#: exact kernel took longer, and what the rule gives): d=32, k=64 16 (rule 12); d=64,
+#: k=64 12 (6); d=16, k=256 20 (12); d=32, k=512 8 (5); d=128, k=1024 6 (4: 147 against
+#: 174 us at 4 rows, 282 against 168 at 8); d=100, k=10 24 (17); d=16, k=32 64 (34);
+#: d=8, k=8 64 (64); d=3, k=16 beyond 64 (64).  In a faster phase of the host minutes
+#: earlier: d=32, k=64 3.6 against 3.7 us at 10 rows, 4.1 against 3.5 at 12
+_EXACT_MIN_ROWS = 4
 _EXACT_MAX_ROWS = 64
 
 
 def _exact_rows(k, d):
-    """The largest number of rows that predict measures exactly (see _EXACT_WORK)."""
-    return max(8, min(_EXACT_MAX_ROWS, _EXACT_WORK // max(1, k * d)))
+    """The largest number of rows that predict measures exactly (see _EXACT_MIN_ROWS)."""
+    n = int((4500.0 + 30.0 * k) / (50.0 + 0.22 * k * d))
+    return max(_EXACT_MIN_ROWS, min(_EXACT_MAX_ROWS, n))
 
 
 class CentersModel:

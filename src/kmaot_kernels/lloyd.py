@@ -822,13 +822,7 @@ def _exact_row(X, r, c64, j_fast, gap, bound):
     """
     if gap > bound:
         return j_fast, _exact_dist(X, r, c64, j_fast)
-    best_j = 0
-    best_d = np.inf
-    for j in range(c64.shape[0]):
-        dist = _exact_dist(X, r, c64, j)
-        if dist < best_d:
-            best_d = dist
-            best_j = j
+    best_j, best_d, _ = _exact_nearest2(X, r, c64)
     return best_j, best_d
 
 

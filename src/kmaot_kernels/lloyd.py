@@ -260,6 +260,12 @@ def _splat(builder, x, ty):
                                                     [0] * ty.count))
 
 
+def _lanes(builder, v, lo, n):
+    """Lanes lo..lo+n-1 of the vector v, as a vector of n lanes."""
+    return builder.shuffle_vector(
+        v, v, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(lo, lo + n))))
+
+
 def _vec_fma(builder, ty):
     """llvm.fma for the vector type ty (float or double lanes), declared by name:
     llvmlite's declare_intrinsic cannot mangle vector types."""
@@ -780,13 +786,9 @@ def _exact_dist(typingctx, X, r, c64, j):
             e = builder.fsub(xv, builder.load(cs))
             builder.store(builder.fadd(builder.load(acc), builder.fmul(e, e)), acc)
         # _exact_fold's tree as halves of the vector
-        def part(v, lo, n):
-            return builder.shuffle_vector(
-                v, v, ir.Constant(ir.VectorType(i32, n), list(range(lo, lo + n))))
-
         v = builder.load(acc)
-        t = builder.fadd(part(v, 0, 4), part(v, 4, 4))
-        u = builder.fadd(part(t, 0, 2), part(t, 2, 2))
+        t = builder.fadd(_lanes(builder, v, 0, 4), _lanes(builder, v, 4, 4))
+        u = builder.fadd(_lanes(builder, t, 0, 2), _lanes(builder, t, 2, 2))
         return builder.fadd(builder.extract_element(u, i32(0)),
                             builder.extract_element(u, i32(1)))
 
@@ -1028,17 +1030,13 @@ def _make_row_acc(D, weighted):
                 ptr = _vec_ptr(builder, data, off, ir.VectorType(ty, n))
                 return ptr, builder.load(ptr, align=context.get_abi_sizeof(ty))
 
-            def part(v, lo, n):
-                return builder.shuffle_vector(
-                    v, v, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(lo, lo + n))))
-
             _, x = vload(xa.data, builder.mul(rr, i64(D)), elt, D)
             if elt != f64:
                 x = builder.fpext(x, ir.VectorType(f64, D))
             _, c = vload(ca.data, builder.mul(jj, i64(D)), f64, D)
             e = builder.fsub(x, c)
             h = D // 2
-            lo, hi = part(e, 0, h), part(e, h, h)
+            lo, hi = _lanes(builder, e, 0, h), _lanes(builder, e, h, h)
             if USE_FMA:
                 t = builder.call(_vec_fma(builder, ir.VectorType(f64, h)),
                                  [hi, hi, builder.fmul(lo, lo)])
@@ -1046,7 +1044,7 @@ def _make_row_acc(D, weighted):
                 t = builder.fadd(builder.fmul(lo, lo), builder.fmul(hi, hi))
             while h > 1:
                 h //= 2
-                t = builder.fadd(part(t, 0, h), part(t, h, h))
+                t = builder.fadd(_lanes(builder, t, 0, h), _lanes(builder, t, h, h))
             dist = builder.extract_element(t, ir.IntType(32)(0))
             sp, s = vload(sa.data, builder.mul(jj, i64(D)), f64, D)
             if weighted:

@@ -1088,6 +1088,73 @@ def _make_row_acc(D, weighted):
     return row_acc
 
 
+def _make_row_acc_pair(D):
+    """An intrinsic ``(dist_a, dist_b) = f(X, r, c64, ja, jb, sums)`` for two
+    consecutive unweighted rows r and r + 1 of exactly D = 8 features: sums[ja] +=
+    X[r], then sums[jb] += X[r + 1], and their squared distances to c64[ja] and
+    c64[jb] by the tree of ``_make_row_acc``, the same operations in the same order
+    for each row (IEEE addition is commutative), with both rows in the lanes of one
+    vector: the halves of the two rows are gathered into two vectors, so the squares,
+    the fused multiply-add and each level of the tree are one operation for both rows."""
+    @intrinsic
+    def row_acc_pair(typingctx, X, r, c64, ja, jb, sums):
+        sig = types.UniTuple(types.float64, 2)(X, r, c64, ja, jb, sums)
+
+        def codegen(context, builder, signature, args):
+            xa, rr, ca, j0, j1, sa = _ir_args(context, builder, signature, args)
+            i32 = ir.IntType(32)
+            i64 = ir.IntType(64)
+            f64 = ir.DoubleType()
+            elt = context.get_data_type(signature.args[0].dtype)
+            v8 = ir.VectorType(f64, D)
+
+            def vload(data, off, ty):
+                ptr = _vec_ptr(builder, data, off, ir.VectorType(ty, D))
+                return ptr, builder.load(ptr, align=context.get_abi_sizeof(ty))
+
+            def shuffle(a, b, idx):
+                return builder.shuffle_vector(a, b, ir.Constant(
+                    ir.VectorType(i32, len(idx)), list(idx)))
+
+            xs, es = [], []
+            for q, jj in enumerate((j0, j1)):
+                _, x = vload(xa.data, builder.mul(builder.add(rr, i64(q)), i64(D)), elt)
+                if elt != f64:
+                    x = builder.fpext(x, v8)
+                _, c = vload(ca.data, builder.mul(jj, i64(D)), f64)
+                xs.append(x)
+                es.append(builder.fsub(x, c))
+            h = D // 2
+            lo = shuffle(es[0], es[1], list(range(h)) + list(range(D, D + h)))
+            hi = shuffle(es[0], es[1], list(range(h, D)) + list(range(D + h, 2 * D)))
+            if USE_FMA:
+                t = builder.call(_vec_fma(builder, v8), [hi, hi, builder.fmul(lo, lo)])
+            else:
+                t = builder.fadd(builder.fmul(lo, lo), builder.fmul(hi, hi))
+            # each row's half of t: lanes q and q + w added, then the halves of that
+            w = h // 2
+            while w >= 1:
+                idx = []
+                for base in range(0, D, 2 * w):
+                    idx += list(range(base + w, base + 2 * w)) + list(range(base, base + w))
+                t = builder.fadd(t, shuffle(t, t, idx))
+                w //= 2
+            dists = [builder.extract_element(t, i32(0)), builder.extract_element(t, i32(h))]
+            for x, jj in zip(xs, (j0, j1)):
+                sp, sv = vload(sa.data, builder.mul(jj, i64(D)), f64)
+                builder.store(builder.fadd(sv, x), sp, align=8)
+            return context.make_tuple(builder, signature.return_type, dists)
+
+        return sig, codegen
+
+    return row_acc_pair
+
+
+#: accumulate unweighted rows of this many features two at a time
+#: (``_make_row_acc_pair``), where vector registers hold two rows of float64
+PAIR_WIDTHS = (8,) if _VBYTES == 64 else ()
+
+
 def _make_accumulator(D):
     """An njit ``_accumulate`` for rows of exactly D features, written out feature by
     feature: every load of a row comes before the stores to its center's sums, so that
@@ -1160,6 +1227,19 @@ def _make_accumulator(D):
             out.append("            mind[r] = dist")
         return out
 
+    def pair(keep):
+        # rows i and i + 1; the same operations as two calls of row(False, keep)
+        out = ["            r = u0 + np.uint64(i)",
+               "            ja = np.uint64(lab[i])",
+               "            jb = np.uint64(lab[i + 1])",
+               f"            _prefetch(X, (r + um) * np.uint64({D}))",
+               "            da, db = _row_acc_pair(X, r, c64, ja, jb, sums)",
+               "            counts[ja] += 1.0", "            inert += da",
+               "            counts[jb] += 1.0", "            inert += db"]
+        if keep:
+            out += ["            mind[r] = da", "            mind[r + np.uint64(1)] = db"]
+        return out
+
     lines = [f"def _acc{D}(X, start, m, lab, w, c64, mind, sums, counts, inert):",
              "    u0 = np.uint64(start)",
              "    um = np.uint64(m)"]
@@ -1167,10 +1247,18 @@ def _make_accumulator(D):
         for keep in (False, True):
             lines.append(f"    if w.shape[0] {'>' if weighted else '=='} 0 and "
                          f"mind.shape[0] {'>' if keep else '=='} 0:")
-            lines.append("        for i in range(m):")
+            if D in PAIR_WIDTHS and not weighted:
+                lines.append("        m2 = (m // 2) * 2")
+                lines.append("        for i in range(0, m2, 2):")
+                lines += pair(keep)
+                lines.append("        for i in range(m2, m):")
+            else:
+                lines.append("        for i in range(m):")
             lines += row(weighted, keep)
     lines.append("    return inert")
     ns = {"np": np, "_fma": _fma, "_prefetch": _prefetch}
+    if D in PAIR_WIDTHS:
+        ns["_row_acc_pair"] = _make_row_acc_pair(D)
     if D in ROW_ACC_WIDTHS:
         ns["_row_acc"] = _make_row_acc(D, False)
         ns["_row_acc_w"] = _make_row_acc(D, True)

@@ -434,7 +434,10 @@ def main(argv=None):
                 while f.read(1 << 24):
                     pass
             res = {"memory": [], "file": []}
-            for r in range(args.repeats):
+            # at least 5 alternated pairs: the two medians are compared, and the host's
+            # speed drifts within a run (run M, 3 pairs: 1.25; W1 alone, 5 pairs: 1.02,
+            # pairs 0.94-1.20 as the host slowed from 28 to 57 ms per iteration)
+            for r in range(max(args.repeats, 5)):
                 for where in (("memory", "file") if r % 2 == 0 else ("file", "memory")):
                     src = X if where == "memory" else path
                     # the same algorithm for both: files use 'lloyd' (O(batch) memory)

@@ -702,7 +702,7 @@ def _make_scorer(D):
         out += ["            best[p] = bv", "            bj[p] = bi", "            second[p] = s"]
         return out
 
-    # sweeps of W centers while W remain (W = 8, 4, 1), the first one initializing
+    # then sweeps of the widest W in widths while W centers remain
     if D >= FUSED_INIT_WIDTH:
         # the first sweep (8 centers, or 4, or 1, as k allows) starts from infinity and
         # computes xsq; binf: infinity in XT's dtype
@@ -1175,7 +1175,9 @@ def _make_accumulator(D):
     ``_make_row_acc`` intrinsic (the same operations in the same order, written as
     vector IR): JIT A/B of single-thread lloyd_block, 2,000,000 rows, k=8, same bits:
     float32 d=8 0.90x the time, weighted 0.87x, d=4 0.97x, d=2 0.87x; 1,000,000 x 8,
-    k=64 0.97x; float64 and keeping the distances unchanged (0.99-1.01x)."""
+    k=64 0.97x; float64 and keeping the distances unchanged (0.99-1.01x).  For the
+    lengths in PAIR_WIDTHS, unweighted rows go two at a time (``_make_row_acc_pair``),
+    then the last one alone."""
     def row(weighted, keep):
         # the same row of the next chunk (m rows on) is prefetched: the chunk's rows
         # are scored and accumulated from cache, so without it the memory bus idles
@@ -1232,6 +1234,8 @@ def _make_accumulator(D):
         out = ["            r = u0 + np.uint64(i)",
                "            ja = np.uint64(lab[i])",
                "            jb = np.uint64(lab[i + 1])",
+               # as row(): the next chunk's rows, one prefetch per two rows (64 bytes
+               # of float32)
                f"            _prefetch(X, (r + um) * np.uint64({D}))",
                "            da, db = _row_acc_pair(X, r, c64, ja, jb, sums)",
                "            counts[ja] += 1.0", "            inert += da",

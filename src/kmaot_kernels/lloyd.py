@@ -661,8 +661,9 @@ def _make_scorer(D):
     centers still come in index order in every lane: the same labels, scores and
     bits.  JIT A/B of single-thread lloyd_block (32,768 rows in cache, repeated,
     interleaved, 41 repeats): d=8, k=8 8.63 against 9.64 ns per row (min), 8.90
-    against 9.78 (median); 2,000,000 rows: d=8, k=8 0.88-0.92x the time; d=6, k=8
-    0.88x; d=8, k=16 0.92x; d=8, k=64 0.92-0.98x.  At d=3 (k=8) it took 1.25-1.29x
+    against 9.78 (median); 2,000,000 rows, min of 7-9 alternated calls: d=8, k=8
+    0.88-1.01x the time over four runs (the host's noise); d=6, k=8 0.88x; d=8, k=16
+    0.92x; d=8, k=64 0.92-0.98x.  At d=3 (k=8) it took 1.25-1.29x
     as long, at d=4 1.24x, at d=5 (k=16) 1.09-1.14x, with sweeps of four centers as
     well: hence the threshold."""
     def center(c):

@@ -253,6 +253,13 @@ def _vec_ptr(builder, data, off, ty):
     return builder.bitcast(builder.gep(data, [off]), ty.as_pointer())
 
 
+def _vec_load(context, builder, data, off, elt, n):
+    """(pointer, value) of the n lanes of element type elt at element off of data,
+    loaded with the element's alignment."""
+    ptr = _vec_ptr(builder, data, off, ir.VectorType(elt, n))
+    return ptr, builder.load(ptr, align=context.get_abi_sizeof(elt))
+
+
 def _splat(builder, x, ty):
     """The scalar x in every lane of the vector type ty."""
     v = builder.insert_element(ir.Constant(ty, None), x, ir.IntType(32)(0))
@@ -1058,14 +1065,10 @@ def _make_row_acc(D, weighted):
             f64 = ir.DoubleType()
             elt = context.get_data_type(signature.args[0].dtype)
 
-            def vload(data, off, ty, n):
-                ptr = _vec_ptr(builder, data, off, ir.VectorType(ty, n))
-                return ptr, builder.load(ptr, align=context.get_abi_sizeof(ty))
-
-            _, x = vload(xa.data, builder.mul(rr, i64(D)), elt, D)
+            _, x = _vec_load(context, builder, xa.data, builder.mul(rr, i64(D)), elt, D)
             if elt != f64:
                 x = builder.fpext(x, ir.VectorType(f64, D))
-            _, c = vload(ca.data, builder.mul(jj, i64(D)), f64, D)
+            _, c = _vec_load(context, builder, ca.data, builder.mul(jj, i64(D)), f64, D)
             e = builder.fsub(x, c)
             h = D // 2
             lo, hi = _lanes(builder, e, 0, h), _lanes(builder, e, h, h)
@@ -1078,7 +1081,7 @@ def _make_row_acc(D, weighted):
                 h //= 2
                 t = builder.fadd(_lanes(builder, t, 0, h), _lanes(builder, t, h, h))
             dist = builder.extract_element(t, ir.IntType(32)(0))
-            sp, s = vload(sa.data, builder.mul(jj, i64(D)), f64, D)
+            sp, s = _vec_load(context, builder, sa.data, builder.mul(jj, i64(D)), f64, D)
             if weighted:
                 x = builder.fmul(_splat(builder, wi, ir.VectorType(f64, D)), x)
             builder.store(builder.fadd(s, x), sp, align=8)
@@ -1109,20 +1112,17 @@ def _make_row_acc_pair(D):
             elt = context.get_data_type(signature.args[0].dtype)
             v8 = ir.VectorType(f64, D)
 
-            def vload(data, off, ty):
-                ptr = _vec_ptr(builder, data, off, ir.VectorType(ty, D))
-                return ptr, builder.load(ptr, align=context.get_abi_sizeof(ty))
-
             def shuffle(a, b, idx):
                 return builder.shuffle_vector(a, b, ir.Constant(
                     ir.VectorType(i32, len(idx)), list(idx)))
 
             xs, es = [], []
             for q, jj in enumerate((j0, j1)):
-                _, x = vload(xa.data, builder.mul(builder.add(rr, i64(q)), i64(D)), elt)
+                _, x = _vec_load(context, builder, xa.data,
+                                 builder.mul(builder.add(rr, i64(q)), i64(D)), elt, D)
                 if elt != f64:
                     x = builder.fpext(x, v8)
-                _, c = vload(ca.data, builder.mul(jj, i64(D)), f64)
+                _, c = _vec_load(context, builder, ca.data, builder.mul(jj, i64(D)), f64, D)
                 xs.append(x)
                 es.append(builder.fsub(x, c))
             h = D // 2
@@ -1142,7 +1142,8 @@ def _make_row_acc_pair(D):
                 w //= 2
             dists = [builder.extract_element(t, i32(0)), builder.extract_element(t, i32(h))]
             for x, jj in zip(xs, (j0, j1)):
-                sp, sv = vload(sa.data, builder.mul(jj, i64(D)), f64)
+                sp, sv = _vec_load(context, builder, sa.data, builder.mul(jj, i64(D)),
+                                   f64, D)
                 builder.store(builder.fadd(sv, x), sp, align=8)
             return context.make_tuple(builder, signature.return_type, dists)
 
